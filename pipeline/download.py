@@ -1,0 +1,206 @@
+"""Fetch a data set's archive (mirror first, then its URL), verify it, extract it safely."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import sys
+import tarfile
+import zipfile
+from pathlib import Path, PurePosixPath
+from urllib.error import URLError
+from urllib.request import Request, urlopen
+
+from tqdm import tqdm
+
+from pipeline.config import Source
+from pipeline.errors import GenrecError
+
+MARKER = ".genrec-source.json"
+CHUNK = 1 << 20
+
+
+class DownloadError(GenrecError, RuntimeError):
+    """A data set could not be fetched, verified or extracted."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(path: Path, sha256: str, name: str) -> None:
+    actual = sha256_file(path)
+    if actual != sha256.lower():
+        raise DownloadError(
+            f"data set {name!r}: {path} has sha256 {actual}, expected {sha256}; "
+            "the file is corrupt or a different release: replace it, or update "
+            f"datasets.{name}.sha256 if you meant to use this file"
+        )
+
+
+def _progress(total: int | None, initial: int, desc: str) -> tqdm:
+    return tqdm(
+        total=total, initial=initial, desc=desc, unit="B", unit_scale=True,
+        disable=not sys.stderr.isatty(),
+    )
+
+
+def _fetch_once(url: str, partial: Path, timeout: float, desc: str) -> None:
+    """Fetch `url` into `partial`, continuing from its current size with HTTP Range."""
+    offset = partial.stat().st_size if partial.exists() else 0
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    with urlopen(Request(url, headers=headers), timeout=timeout) as response:
+        status = getattr(response, "status", None)
+        if offset and status != 206:  # the server ignored Range: start over
+            offset = 0
+        length = response.headers.get("Content-Length")
+        total = offset + int(length) if length and length.isdigit() else None
+        with open(partial, "ab" if offset else "wb") as out, _progress(total, offset, desc) as bar:
+            for chunk in iter(lambda: response.read(CHUNK), b""):
+                out.write(chunk)
+                bar.update(len(chunk))
+    size = partial.stat().st_size
+    if total is not None and size < total:
+        raise http.client.IncompleteRead(b"", total - size)
+
+
+def fetch_url(url: str, dest: Path, sha256: str, name: str, timeout: float = 60, retries: int = 3) -> Path:
+    """Download `url` to `dest` through `dest.partial`, resuming broken transfers; verify; rename."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists() and sha256_file(dest) == sha256.lower():
+        return dest
+    partial = dest.with_name(dest.name + ".partial")
+    error: Exception | None = None
+    for _ in range(retries + 1):
+        try:
+            _fetch_once(url, partial, timeout, desc=name)
+            error = None
+            break
+        except (URLError, OSError, http.client.HTTPException) as caught:
+            error = caught
+    if error is not None:
+        raise DownloadError(
+            f"data set {name!r}: could not download {url} ({error}); check the address and "
+            f"your connection, or put the archive in a mirror folder and set GENREC_DATA_MIRROR"
+        )
+    try:
+        verify(partial, sha256, name)
+    except DownloadError:
+        partial.unlink(missing_ok=True)  # wrong bytes: never resume from them
+        raise
+    os.replace(partial, dest)
+    return dest
+
+
+def locate_archive(source: Source, mirror: Path | None, downloads: Path, timeout: float, retries: int) -> Path:
+    """The verified archive of `source`: from the mirror when it has it, else from its URL."""
+    looked = []
+    if mirror is not None:
+        candidate = mirror / source.archive
+        if candidate.is_file():
+            verify(candidate, source.sha256, source.name)
+            return candidate
+        looked.append(f"{candidate} (mirror)")
+    if source.url:
+        dest = downloads / PurePosixPath(source.archive).name
+        return fetch_url(source.url, dest, source.sha256, source.name, timeout, retries)
+    where = " and ".join(looked) or "no mirror (download.mirror is null)"
+    raise DownloadError(
+        f"data set {source.name!r}: looked in {where} and no URL is configured; "
+        f"put {PurePosixPath(source.archive).name} there, point GENREC_DATA_MIRROR at a folder "
+        f"holding {source.archive}, or set datasets.{source.name}.url"
+        + (f" (the data set is published at {source.homepage})" if source.homepage else "")
+    )
+
+
+def _check_member(name: str, is_regular: bool, is_dir: bool, archive: Path) -> None:
+    path = PurePosixPath(name)
+    if path.is_absolute() or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise DownloadError(f"{archive} holds an absolute path {name!r}; refusing to extract it")
+    if ".." in path.parts:
+        raise DownloadError(f"{archive} holds a path leaving the folder {name!r}; refusing to extract it")
+    if not (is_regular or is_dir):
+        raise DownloadError(
+            f"{archive} holds {name!r}, which is a link or a device file; refusing to extract it"
+        )
+
+
+def _extract_tar(archive: Path, into: Path) -> None:
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+        for member in members:
+            _check_member(member.name, member.isreg(), member.isdir(), archive)
+        tar.extractall(into, members=members, filter="data")
+
+
+def _extract_zip(archive: Path, into: Path) -> None:
+    with zipfile.ZipFile(archive) as bundle:
+        infos = bundle.infolist()
+        for info in infos:
+            mode = info.external_attr >> 16
+            is_link = (mode & 0o170000) == 0o120000
+            _check_member(info.filename, not info.is_dir() and not is_link, info.is_dir(), archive)
+        bundle.extractall(into)
+
+
+def _extract_gzip(archive: Path, into: Path) -> None:
+    into.mkdir(parents=True, exist_ok=True)
+    with gzip.open(archive, "rb") as source, open(into / archive.name[: -len(".gz")], "wb") as out:
+        shutil.copyfileobj(source, out, CHUNK)
+
+
+def extract(archive: Path, dest: Path, sha256: str) -> Path:
+    """Extract `archive` into `dest` atomically: all of it, or nothing and the old `dest` kept."""
+    staging = dest.with_name(f".{dest.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    name = archive.name.lower()
+    try:
+        if name.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")):
+            _extract_tar(archive, staging)
+        elif name.endswith(".zip"):
+            _extract_zip(archive, staging)
+        elif name.endswith(".gz"):
+            _extract_gzip(archive, staging)
+        else:
+            shutil.copy2(archive, staging / archive.name)
+        (staging / MARKER).write_text(json.dumps({"archive": archive.name, "sha256": sha256}))
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise DownloadError(f"could not extract {archive}: {error}") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if dest.exists():
+        shutil.rmtree(dest)
+    os.replace(staging, dest)
+    return dest
+
+
+def is_in_place(dest: Path, sha256: str) -> bool:
+    """True when `dest` holds a complete extraction of the archive with this checksum."""
+    marker = dest / MARKER
+    try:
+        return json.loads(marker.read_text()).get("sha256") == sha256.lower()
+    except (OSError, ValueError):
+        return False
+
+
+def fetch_dataset(
+    source: Source, raw_dir: Path, mirror: Path | None, downloads: Path,
+    timeout: float = 60, retries: int = 3,
+) -> tuple[Path, bool]:
+    """Make raw_dir/<name> hold the data set; returns (folder, whether anything was done)."""
+    dest = raw_dir / source.name
+    if is_in_place(dest, source.sha256):
+        return dest, False
+    archive = locate_archive(source, mirror, downloads, timeout, retries)
+    return extract(archive, dest, source.sha256), True

@@ -1,0 +1,5 @@
+"""The one error family whose messages tell the user what to do."""
+
+
+class GenrecError(Exception):
+    """A failure with a one-sentence message saying what went wrong and how to fix it."""

@@ -1,0 +1,165 @@
+"""MLflow: one store at the repository root, one run per stage execution.
+
+DVC runs queued experiments in a temporary copy of the repository but sets
+DVC_ROOT to the original one, so every run lands in the same `mlflow.db`.
+SQLite allows one writer at a time: a stage collects what it logs while it
+runs and writes it in one short transaction under a file lock, so parallel
+queued experiments (`dvc queue start -j 2`) neither lose runs nor fail on a
+locked database.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+EXPERIMENT = "genrec"
+log = logging.getLogger(__name__)
+
+
+def project_root() -> Path:
+    """The original repository: DVC_ROOT under `dvc exp run`, else the git top level."""
+    if os.environ.get("DVC_ROOT"):
+        return Path(os.environ["DVC_ROOT"]).resolve()
+    try:
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        return Path(top).resolve()
+    except (OSError, subprocess.CalledProcessError):
+        return Path.cwd().resolve()
+
+
+def tracking_uri(root: Path | None = None) -> str:
+    return f"sqlite:///{(root or project_root()) / 'mlflow.db'}"
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def metric_name(key: str) -> str:
+    """MLflow's allowed characters only: 'rate.Asian (East)' -> 'rate.Asian _East_'."""
+    return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", key)
+
+
+@contextmanager
+def store_lock(root: Path) -> Iterator[None]:
+    """Serialise writers of the SQLite store across processes."""
+    with open(root / "mlflow.db.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass
+class StageRun:
+    """What one stage execution logs; written to MLflow when the stage ends."""
+
+    stage: str
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    artifacts: list[tuple[Path, str | None]] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    callbacks: list[Callable[[], None]] = field(default_factory=list)
+    run_id: str | None = None
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        self.params.update(flatten(params))
+
+    def log_metrics(self, metrics: dict[str, Any]) -> None:
+        for key, value in flatten(metrics).items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.metrics[metric_name(key)] = float(value)
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.artifacts.append((Path(path), artifact_path))
+
+    def in_run(self, callback: Callable[[], None]) -> None:
+        """Run `callback` inside the active MLflow run (e.g. to log a model)."""
+        self.callbacks.append(callback)
+
+
+def _experiment_id(mlflow, root: Path) -> str:
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    if experiment is not None:
+        return experiment.experiment_id
+    artifacts = (root / "mlartifacts").resolve()
+    artifacts.mkdir(exist_ok=True)
+    return mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts.as_uri())
+
+
+def _write(run: StageRun, status: str) -> None:
+    import mlflow
+
+    root = project_root()
+    mlflow.set_tracking_uri(tracking_uri(root))
+    tags = {
+        "genrec.stage": run.stage,
+        "mlflow.source.git.commit": git_commit(),
+        "genrec.workdir": str(Path.cwd()),
+        **run.tags,
+    }
+    if os.environ.get("DVC_EXP_NAME"):
+        tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
+    with store_lock(root):
+        experiment_id = _experiment_id(mlflow, root)
+        with mlflow.start_run(
+            experiment_id=experiment_id, run_name=run.stage, tags=tags
+        ) as active:
+            run.run_id = active.info.run_id
+            params = {key: str(value)[:6000] for key, value in run.params.items()}
+            if params:
+                mlflow.log_params(params)
+            if run.metrics:
+                mlflow.log_metrics(run.metrics)
+            for path, artifact_path in run.artifacts:
+                if path.exists():
+                    mlflow.log_artifact(str(path), artifact_path)
+            for callback in run.callbacks:
+                callback()
+            mlflow.end_run(status=status)
+
+
+@contextmanager
+def stage_run(stage: str, params: dict[str, Any] | None = None) -> Iterator[StageRun]:
+    """One MLflow run for one stage execution; a failed stage is logged as FAILED."""
+    run = StageRun(stage)
+    run.log_params(params or {})
+    try:
+        yield run
+    except BaseException:
+        run.callbacks.clear()
+        _write(run, "FAILED")
+        raise
+    _write(run, "FINISHED")
+    log.info("logged %s to MLflow run %s", stage, run.run_id)
