@@ -31,7 +31,7 @@ def compute_backend(compute: ComputeConfig) -> Iterator[None]:
     from distributed import Client
 
     try:
-        client = Client(compute.scheduler_address, timeout=30)
+        client = Client(compute.scheduler_address, timeout=10)
     except OSError as error:
         raise ConfigError(
             f"no Dask scheduler answers at {compute.scheduler_address} ({error}); "

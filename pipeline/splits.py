@@ -13,7 +13,8 @@ def assign_split(strata: pd.Series, groups: pd.Series, test_size: float, seed: i
     each stratum, round(test_size * groups) groups go to test, drawn with `seed`.
     """
     units = pd.DataFrame({"stratum": strata.astype(str).values, "group": groups.astype(str).values})
-    first = units.drop_duplicates("group").sort_values(["stratum", "group"], kind="stable")
+    # A group mixing strata is counted in its smallest one, whatever the row order.
+    first = units.sort_values(["stratum", "group"], kind="stable").drop_duplicates("group")
     rng = np.random.default_rng(seed)
     test_groups: set[str] = set()
     for _, members in first.groupby("stratum", sort=True):

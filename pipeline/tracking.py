@@ -45,12 +45,15 @@ def tracking_uri(root: Path | None = None) -> str:
 
 
 def git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    """HEAD of the working copy the stage runs in, else of the original repository."""
+    for where in (Path.cwd(), project_root()):
+        try:
+            return subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, check=True
+            ).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            continue
+    return "unknown"
 
 
 def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -1,0 +1,71 @@
+"""Shared fixtures: the offline mirror, real archives extracted once, a stage runner."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+MIRROR = Path(os.environ.get("GENREC_DATA_MIRROR", REPO.parent / "shared" / "datasets")).resolve()
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    if not (MIRROR / "README.md").is_file():
+        pytest.fail(f"the dataset mirror is not at {MIRROR}: put ../shared beside the checkout or set GENREC_DATA_MIRROR")
+    return MIRROR
+
+
+@pytest.fixture(scope="session")
+def raw(tmp_path_factory, mirror) -> Path:
+    """The mirror's UTKFace, LFW, CelebA, DCGAN and video archives, extracted once per session."""
+    root = tmp_path_factory.mktemp("raw")
+    for name, archive in {
+        "utkface": "utkface/UTKFace.tar.gz",
+        "lfw": "lfw/lfw-gender-2000.tar.gz",
+        "celeba": "celeba/celeba-real-2000.tar.gz",
+        "dcgan": "dcgan-celeba/dataset_celebA.tar.gz",
+        "videos": "videos/deepfake-samples.tar",
+    }.items():
+        with tarfile.open(mirror / archive) as tar:
+            tar.extractall(root / name, filter="data")
+    return root
+
+
+@pytest.fixture(scope="session")
+def utk_images(raw) -> list[Path]:
+    return sorted((raw / "utkface" / "UTKFace").glob("*.jpg"))
+
+
+def base_params(**overrides) -> dict:
+    """The smoke experiment's params, with top-level sections replaced by `overrides`."""
+    from pipeline.config import compose
+
+    params = compose(["experiment=smoke"], conf_dir=REPO / "conf")
+    params.update(overrides)
+    return params
+
+
+def run_stage(module: str, workdir: Path, params: dict, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m pipeline.stages.<module>` in `workdir` with these params; MLflow store in workdir."""
+    params_file = workdir / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params))
+    full_env = {**os.environ, "GENREC_PARAMS": str(params_file), "DVC_ROOT": str(workdir), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", f"pipeline.stages.{module}"], cwd=workdir, env=full_env,
+        capture_output=True, text=True, timeout=600,
+    )
+
+
+def copy_images(paths, dest: Path) -> list[Path]:
+    dest.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copy(path, dest / Path(path).name)) for path in paths]

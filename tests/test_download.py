@@ -1,0 +1,220 @@
+"""download: mirror first, then URL; verify before extracting; resume; refuse crafted archives."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import socket
+import tarfile
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import Source
+from pipeline.download import DownloadError, MARKER, extract, fetch_dataset, fetch_url
+
+
+def make_archive(path: Path, files: dict[str, bytes]) -> str:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture()
+def face_archive(tmp_path, utk_images) -> tuple[Path, str]:
+    files = {f"faces/{p.name}": p.read_bytes() for p in utk_images[:20]}
+    archive = tmp_path / "faces.tar.gz"
+    return archive, make_archive(archive, files)
+
+
+class Server:
+    """A loopback HTTP server for one file, with Range support and two ways to misbehave."""
+
+    def __init__(self, payload: bytes, mode: str = "ok"):
+        self.payload, self.mode, self.requests = payload, mode, []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                server.requests.append(self.headers.get("Range"))
+                body, status = server.payload, 200
+                if server.mode == "wrong":
+                    body = bytes(reversed(body))
+                start = 0
+                if self.headers.get("Range"):
+                    start = int(self.headers["Range"].split("=")[1].split("-")[0])
+                    status = 206
+                chunk = body[start:]
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(chunk)))
+                if status == 206:
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                self.end_headers()
+                if server.mode == "cut" and len(server.requests) == 1:
+                    self.wfile.write(chunk[: len(chunk) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.wfile.write(chunk)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/faces.tar.gz"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def source(sha256: str, url: str | None = None, archive: str = "faces/faces.tar.gz") -> Source:
+    return Source(name="faces", reader="image_folder", archive=archive, sha256=sha256, url=url)
+
+
+def test_http_download_verifies_extracts_and_then_does_nothing(tmp_path, face_archive):
+    archive, sha = face_archive
+    with Server(archive.read_bytes()) as server:
+        folder, changed = fetch_dataset(source(sha, server.url), tmp_path / "raw", None, tmp_path / "dl")
+        assert changed and len(list((folder / "faces").glob("*.jpg"))) == 20
+        assert (folder / MARKER).is_file()
+        stamp = (folder / MARKER).stat().st_mtime_ns
+        folder, changed = fetch_dataset(source(sha, server.url), tmp_path / "raw", None, tmp_path / "dl")
+        assert not changed and (folder / MARKER).stat().st_mtime_ns == stamp
+        assert len(server.requests) == 1
+
+
+def test_a_cut_connection_is_resumed_with_http_range(tmp_path, face_archive):
+    archive, sha = face_archive
+    payload = archive.read_bytes()
+    with Server(payload, mode="cut") as server:
+        path = fetch_url(server.url, tmp_path / "dl" / "faces.tar.gz", sha, "faces", timeout=10, retries=2)
+    assert server.requests[0] is None
+    assert server.requests[1] == f"bytes={len(payload) // 2}-"
+    assert path.read_bytes() == payload
+    assert not (tmp_path / "dl" / "faces.tar.gz.partial").exists()
+
+
+def test_wrong_bytes_fail_the_checksum_and_leave_nothing(tmp_path, face_archive):
+    archive, sha = face_archive
+    with Server(archive.read_bytes(), mode="wrong") as server:
+        with pytest.raises(DownloadError, match="sha256"):
+            fetch_dataset(source(sha, server.url), tmp_path / "raw", None, tmp_path / "dl")
+    assert not (tmp_path / "raw" / "faces").exists()
+    assert list((tmp_path / "dl").iterdir()) == []
+
+
+def test_file_urls_work(tmp_path, face_archive):
+    archive, sha = face_archive
+    folder, changed = fetch_dataset(source(sha, archive.as_uri()), tmp_path / "raw", None, tmp_path / "dl")
+    assert changed and len(list(folder.rglob("*.jpg"))) == 20
+
+
+def test_the_mirror_is_tried_first(tmp_path, mirror):
+    lfw = Source(
+        name="lfw", reader="lfw", archive="lfw/lfw-gender-2000.tar.gz",
+        sha256="80a7e9b385d17393f593e986cd23e25bd0f10908d1111e852192a8bc125e188b",
+        url="http://127.0.0.1:9/never-used",
+    )
+    folder, changed = fetch_dataset(lfw, tmp_path / "raw", mirror, tmp_path / "dl")
+    assert changed and len(list((folder / "lfw").rglob("*.jpg"))) == 2000
+    assert (folder / "female_names.txt").is_file()
+
+
+def test_a_missing_mirror_file_without_url_says_where_it_looked_and_what_to_do(tmp_path):
+    with pytest.raises(DownloadError) as error:
+        fetch_dataset(source("0" * 64), tmp_path / "raw", tmp_path / "mirror", tmp_path / "dl")
+    message = str(error.value)
+    assert "'faces'" in message and str(tmp_path / "mirror" / "faces" / "faces.tar.gz") in message
+    assert "GENREC_DATA_MIRROR" in message and "datasets.faces.url" in message
+
+
+def test_an_unreachable_url_names_the_data_set(tmp_path):
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(DownloadError, match="'faces'.*could not download"):
+        fetch_dataset(source("0" * 64, f"http://127.0.0.1:{port}/x.tar.gz"), tmp_path / "raw", None, tmp_path / "dl", timeout=2, retries=1)
+
+
+def test_a_corrupt_mirror_file_is_refused(tmp_path, face_archive):
+    archive, sha = face_archive
+    (tmp_path / "mirror" / "faces").mkdir(parents=True)
+    data = bytearray(archive.read_bytes())
+    data[100] ^= 0xFF
+    (tmp_path / "mirror" / "faces" / "faces.tar.gz").write_bytes(bytes(data))
+    with pytest.raises(DownloadError, match="sha256"):
+        fetch_dataset(source(sha), tmp_path / "raw", tmp_path / "mirror", tmp_path / "dl")
+    assert not (tmp_path / "raw" / "faces").exists()
+
+
+def crafted_tar(path: Path, member: tarfile.TarInfo) -> Path:
+    with tarfile.open(path, "w") as tar:
+        good = tarfile.TarInfo("ok.txt")
+        good.size = 2
+        tar.addfile(good, io.BytesIO(b"ok"))
+        tar.addfile(member, io.BytesIO(b"x" * member.size) if member.isreg() else None)
+    return path
+
+
+def member(name: str, kind: bytes = tarfile.REGTYPE, target: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, target
+    info.size = 1 if kind == tarfile.REGTYPE else 0
+    return info
+
+
+@pytest.mark.parametrize(
+    "info, why",
+    [
+        (member("/etc/evil"), "absolute"),
+        (member("../evil"), "leaving"),
+        (member("a/../../evil"), "leaving"),
+        (member("link", tarfile.SYMTYPE, "/etc/passwd"), "link"),
+        (member("hard", tarfile.LNKTYPE, "ok.txt"), "link"),
+        (member("dev", tarfile.CHRTYPE), "device"),
+        (member("fifo", tarfile.FIFOTYPE), "device"),
+    ],
+)
+def test_crafted_archives_are_rejected_and_leave_nothing(tmp_path, info, why):
+    archive = crafted_tar(tmp_path / "evil.tar", info)
+    dest = tmp_path / "raw" / "evil"
+    with pytest.raises(DownloadError, match=why):
+        extract(archive, dest, "0" * 64)
+    assert not dest.exists()
+    assert list((tmp_path / "raw").iterdir()) == []
+    assert not (tmp_path.parent / "evil").exists()
+
+
+def test_a_crafted_zip_is_rejected(tmp_path):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("../evil.txt", "x")
+    with pytest.raises(DownloadError, match="leaving"):
+        extract(archive, tmp_path / "raw" / "evil", "0" * 64)
+    assert not (tmp_path / "raw" / "evil").exists()
+
+
+def test_a_failed_extraction_keeps_the_previous_data(tmp_path, face_archive):
+    archive, sha = face_archive
+    dest = extract(archive, tmp_path / "raw" / "faces", sha)
+    before = sorted(p.name for p in dest.rglob("*"))
+    with pytest.raises(DownloadError):
+        extract(crafted_tar(tmp_path / "evil.tar", member("../x")), dest, "0" * 64)
+    assert sorted(p.name for p in dest.rglob("*")) == before
+
+
+def test_a_gzipped_file_is_unpacked(tmp_path, mirror):
+    dest = extract(mirror / "fakeavceleb" / "meta_data.csv.gz", tmp_path / "raw" / "fakeavceleb", "0" * 64)
+    assert (dest / "meta_data.csv").read_text().startswith("source,target1")

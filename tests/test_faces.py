@@ -1,0 +1,74 @@
+"""Haar detection and cropping on real faces."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.config import CropConfig
+from pipeline.faces import CascadeError, crop_face, crop_largest_faces, detect_faces, load_cascade, read_gray
+
+FAST = CropConfig(min_face=0.3, padding=0.25, detect_side=120)
+FULL = CropConfig(min_face=0.15, padding=0.25, detect_side=None)
+
+
+def iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0, min(ay + ah, by + bh) - max(ay, by))
+    return w * h / (aw * ah + bw * bh - w * h)
+
+
+def test_padding_lets_the_cascade_find_utkface_chips(utk_images):
+    sample = [str(p) for p in utk_images[::400]]  # 60 chips across ages
+    padded = crop_largest_faces(sample, FAST)
+    bare = crop_largest_faces(sample, dataclasses.replace(FAST, padding=0.0))
+    assert (padded.n_faces > 0).mean() >= 0.9
+    assert (padded.n_faces > 0).mean() > (bare.n_faces > 0).mean()
+
+
+def test_fast_detection_finds_the_same_faces_as_full_resolution(utk_images):
+    agree = []
+    for path in utk_images[::800]:
+        gray = read_gray(str(path))
+        fast, full = detect_faces(gray, FAST), detect_faces(gray, FULL)
+        if len(fast) and len(full):
+            agree.append(iou(fast[0], full[0]))
+    assert len(agree) >= 20 and np.median(agree) > 0.7
+
+
+def test_crops_are_square_grayscale_and_black_past_the_edge(utk_images):
+    gray = read_gray(str(utk_images[0]))
+    crop = crop_face(gray, (-20, -20, 120, 120), 100)
+    assert crop.shape == (100, 100) and crop.dtype == np.uint8
+    assert crop[:10, :10].max() == 0 and crop[50:, 50:].std() > 5
+
+
+def test_no_face_and_unreadable_files(tmp_path):
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((200, 200), 128, np.uint8))
+    broken = tmp_path / "broken.jpg"
+    broken.write_text("not an image")
+    result = crop_largest_faces([str(blank), str(broken)], FAST)
+    assert result.n_faces.tolist() == [0, -1]
+    assert (result.boxes == -1).all() and result.crops.max() == 0
+
+
+def test_largest_face_comes_first(raw):
+    lfw = sorted((raw / "lfw" / "lfw").rglob("*.jpg"))
+    for path in lfw[:300]:
+        boxes = detect_faces(read_gray(str(path)), FAST)
+        if len(boxes) > 1:
+            areas = boxes[:, 2] * boxes[:, 3]
+            assert (np.diff(areas) <= 0).all()
+            return
+    pytest.fail("no LFW photo with several faces among the first 300")
+
+
+def test_a_missing_cascade_is_a_clear_error():
+    with pytest.raises(CascadeError, match="opencv-python-headless"):
+        load_cascade("no_such_cascade.xml")

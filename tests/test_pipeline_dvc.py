@@ -1,0 +1,160 @@
+"""The real thing: DVC runs the pipeline in a fresh copy of the repository, MLflow records it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+from test_tracking import runs
+
+pytestmark = pytest.mark.slow
+
+
+def project_files() -> list[str]:
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout
+    return [name for name in listed.split("\0") if name and (REPO / name).is_file()]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, mirror):
+    """A fresh git repository holding the project's files, set to the smoke experiment."""
+    root = tmp_path_factory.mktemp("genrec")
+    for name in project_files():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, root / name)
+    for stale in ("dvc.lock", "metrics"):
+        shutil.rmtree(root / stale, ignore_errors=True) if (root / stale).is_dir() else (root / stale).unlink(missing_ok=True)
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "GENREC_DATA_MIRROR": str(mirror),
+        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    env.pop("GENREC_PARAMS", None)
+    env.pop("DVC_ROOT", None)
+
+    def sh(*args, timeout=900):
+        result = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+        assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
+        return result.stdout + result.stderr
+
+    sh("git", "init", "-q")
+    sh(sys.executable, "-m", "pipeline.cli", "compose", "experiment=smoke")
+    sh("git", "add", "-A")
+    sh("git", "commit", "-qm", "smoke")
+    return root, sh
+
+
+def test_dvc_repro_runs_every_stage_then_nothing(project):
+    root, sh = project
+    sh("dvc", "repro")
+    filter_metrics = json.loads((root / "metrics" / "filter.json").read_text())
+    assert filter_metrics["kept"] == {"lfw": 200, "utkface": 200}
+    crop = json.loads((root / "metrics" / "haar_crop.json").read_text())
+    assert crop["detection_rate"]["utkface"] >= 0.9 and crop["detection_rate"]["lfw"] >= 0.9
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    assert set(lock["stages"]) == {"download", "filter-small-images", "haar-crop"}
+
+    client, found = runs(root)
+    assert sorted(r.data.tags["genrec.stage"] for r in found) == ["download", "filter-small-images", "haar-crop"]
+    crop_run = next(r for r in found if r.data.tags["genrec.stage"] == "haar-crop")
+    assert crop_run.data.params["crop.padding"] == "0.25"
+    assert crop_run.data.metrics["detection_rate.utkface"] == crop["detection_rate"]["utkface"]
+    assert {a.path for a in client.list_artifacts(crop_run.info.run_id)} >= {"haar_crop.json", "face_crops.png"}
+
+    again = sh("dvc", "repro")
+    assert "Data and pipelines are up to date" in again
+    assert len(runs(root)[1]) == 3
+
+
+def test_queued_experiments_run_in_parallel_and_all_reach_mlflow(project):
+    root, sh = project
+    before = {r.info.run_id for r in runs(root)[1]}
+    for size in (60, 90):
+        sh("dvc", "exp", "run", "--queue", "-n", f"smoke{size}", "-S", "experiment=smoke", "-S", f"filter.max_per_dataset={size}")
+    sh("dvc", "queue", "start", "-j", "2")
+    deadline = time.time() + 900
+    while time.time() < deadline:
+        status = sh("dvc", "queue", "status")
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(5)
+    assert "Failed" not in status, status
+    _, found = runs(root)
+    new = [r for r in found if r.info.run_id not in before]
+    by_exp = {}
+    for run in new:
+        assert run.info.status == "FINISHED"
+        by_exp.setdefault(run.data.tags.get("dvc.exp_name"), set()).add(run.data.tags["genrec.stage"])
+    assert by_exp.get("smoke60", set()) >= {"filter-small-images", "haar-crop"}
+    assert by_exp.get("smoke90", set()) >= {"filter-small-images", "haar-crop"}
+    kept = {
+        r.data.tags["dvc.exp_name"]: r.data.metrics["kept.utkface"]
+        for r in new if r.data.tags["genrec.stage"] == "filter-small-images"
+    }
+    assert kept == {"smoke60": 60.0, "smoke90": 90.0}
+    shown = sh("dvc", "exp", "show", "--json")
+    assert "smoke60" in shown and "smoke90" in shown
+
+
+def test_mlflow_ui_started_in_the_repository_serves_the_stage_runs(project):
+    """`mlflow ui` in the repository root (its default store is ./mlflow.db) lists every stage run."""
+    import socket
+    import urllib.request
+
+    root, _ = project
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "ui", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/health", timeout=2)
+                break
+            except OSError:
+                assert time.time() < deadline, "mlflow ui did not start"
+                time.sleep(1)
+
+        def api(path, payload):
+            request = urllib.request.Request(
+                f"{base}/api/2.0/mlflow/{path}", data=json.dumps(payload).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            return json.load(urllib.request.urlopen(request, timeout=30))
+
+        experiments = api("experiments/search", {"max_results": 10})["experiments"]
+        genrec = next(e for e in experiments if e["name"] == "genrec")
+        found = api("runs/search", {"experiment_ids": [genrec["experiment_id"]], "max_results": 100})["runs"]
+        stages = {tag["value"] for run in found for tag in run["data"]["tags"] if tag["key"] == "genrec.stage"}
+        assert {"download", "filter-small-images", "haar-crop"} <= stages
+        crop_run = next(
+            run for run in found
+            if {"key": "genrec.stage", "value": "haar-crop"} in run["data"]["tags"]
+        )
+        assert any(m["key"] == "detection_rate.utkface" for m in crop_run["data"]["metrics"])
+        assert any(p["key"] == "crop.scale_factor" for p in crop_run["data"]["params"])
+        listing = json.load(urllib.request.urlopen(
+            f"{base}/api/2.0/mlflow/artifacts/list?run_id={crop_run['info']['run_id']}", timeout=30))
+        assert "face_crops.png" in {f["path"] for f in listing.get("files", [])}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
