@@ -8,6 +8,7 @@ its scheduling cost, and results stream back in order as they finish.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -42,6 +43,11 @@ def compute_backend(compute: ComputeConfig) -> Iterator[None]:
             yield
     finally:
         client.close()
+
+
+def absolute_paths(paths: Sequence[str]) -> list[str]:
+    """Paths that mean the same file on any worker, whatever its working directory."""
+    return [os.path.abspath(path) for path in paths]
 
 
 def batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -12,10 +13,18 @@ OUTPUTS = ("data/manifest.parquet", "data/crops/crops.npy", "data/crops/faces.pa
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(tmp_path_factory):
+    """Two worker processes whose working directory is not the stage's, as on another machine."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local:
+    elsewhere = tmp_path_factory.mktemp("workers")
+    before = os.getcwd()
+    os.chdir(elsewhere)
+    try:
+        local = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    finally:
+        os.chdir(before)
+    with local:
         yield local
 
 

@@ -11,7 +11,7 @@ from pipeline import images
 from pipeline.config import Config
 from pipeline.datasets import read_dataset
 from pipeline.io import write_csv, write_json, write_parquet
-from pipeline.parallel import compute_backend, map_batches
+from pipeline.parallel import absolute_paths, compute_backend, map_batches
 from pipeline.report import size_histogram_figure, size_histogram_table
 from pipeline.splits import assign_split
 from pipeline.stages.common import FIGURES, MANIFEST, METRICS, PLOTS, RAW, StageError, log, run_stage
@@ -37,7 +37,7 @@ def read_sources(cfg: Config) -> pd.DataFrame:
 
 def inspect_all(manifest: pd.DataFrame, cfg: Config) -> pd.DataFrame:
     """Width, height and status (kept, or the drop reason) of every row."""
-    paths = manifest["path"].astype(str).tolist()
+    paths = absolute_paths(manifest["path"].astype(str).tolist())
     inspect = partial(images.inspect_images, max_pixels=cfg.filter.max_pixels)
     with compute_backend(cfg.compute):
         results = [

@@ -10,7 +10,7 @@ import pandas as pd
 from pipeline.config import Config
 from pipeline.faces import crop_largest_faces, read_gray
 from pipeline.io import atomic_path, write_json, write_parquet
-from pipeline.parallel import compute_backend, map_batches
+from pipeline.parallel import absolute_paths, compute_backend, map_batches
 from pipeline.report import face_sheet
 from pipeline.stages.common import CROPS, FACES, FIGURES, MANIFEST, METRICS, StageError, log, require, run_stage
 from pipeline.tracking import StageRun
@@ -33,7 +33,8 @@ def crop_all(faces: pd.DataFrame, cfg: Config, crops_path) -> pd.DataFrame:
         crops = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(count, size, size))
         start = 0
         with compute_backend(cfg.compute):
-            for batch in map_batches(work, faces["path"].astype(str).tolist(), cfg.compute.batch_size, "haar-crop"):
+            paths = absolute_paths(faces["path"].astype(str).tolist())
+            for batch in map_batches(work, paths, cfg.compute.batch_size, "haar-crop"):
                 stop = start + len(batch.n_faces)
                 crops[start:stop] = batch.crops
                 boxes[start:stop] = batch.boxes
