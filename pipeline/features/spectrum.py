@@ -1,0 +1,109 @@
+"""The azimuthally averaged 1D power spectrum (Durall et al. 2020), batched.
+
+Exactly the seed's feature: grayscale -> 2D FFT -> zero frequency at the centre
+-> +1e-8 -> 20*log|F| -> mean over rings of integer radius -> cubic
+interpolation onto N points -> divide by the first value. Everything that
+depends only on the image size is computed once per size:
+
+- the rings: a sparse matrix that averages the (unshifted, half-plane) FFT
+  magnitudes of each ring, so there is no per-image sort and no fftshift copy;
+  for real images |F(-k)| = |F(k)|, so the real FFT's half plane carries every
+  ring once its mirrored pixels are folded onto it;
+- the cubic interpolation: linear in the profile, so a (N x rings) matrix.
+
+A batch of same-size images is then one rfft2, one log, two matrix products.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import cv2
+import numpy as np
+import scipy.fft
+import scipy.sparse
+from scipy.interpolate import interp1d
+
+EPSILON = 1e-8
+
+
+def ring_radii(shape: tuple[int, int]) -> np.ndarray:
+    """Integer radius of every pixel of the centred spectrum, as the seed's radialProfile measures it.
+
+    The centre is the middle of the pixel grid, ((w-1)/2, (h-1)/2), and a
+    radius is truncated to an integer.
+    """
+    height, width = shape
+    y, x = np.indices(shape)
+    return np.hypot(x - (width - 1) / 2.0, y - (height - 1) / 2.0).astype(int)
+
+
+@lru_cache(maxsize=32)
+def ring_operator(shape: tuple[int, int]) -> scipy.sparse.csr_matrix:
+    """Sparse (half-plane pixels x rings) matrix: magnitudes @ it = mean of each ring.
+
+    The seed's average covers the rings of radius 1 .. R-1 (its cumulative-sum
+    differences drop the centre ring and the outermost one).
+    """
+    height, width = shape
+    radii = np.fft.ifftshift(ring_radii(shape))  # radius at each unshifted FFT index
+    outer = radii.max()
+    ky, kx = np.indices(shape)
+    # Fold the right half onto the real FFT's columns 0 .. width//2 through F(-k) = conj F(k).
+    mirrored = kx > width // 2
+    half_y = np.where(mirrored, (-ky) % height, ky)
+    half_x = np.where(mirrored, (-kx) % width, kx)
+    half_columns = width // 2 + 1
+    keep = (radii >= 1) & (radii <= outer - 1)
+    rows = (half_y * half_columns + half_x)[keep]
+    rings = radii[keep] - 1
+    counts = np.bincount(rings, minlength=outer - 1).astype(float)
+    weights = 1.0 / counts[rings]
+    return scipy.sparse.csr_matrix(
+        (weights, (rows, rings)), shape=(height * half_columns, outer - 1)
+    )
+
+
+@lru_cache(maxsize=32)
+def interpolation_operator(length: int, n_points: int) -> np.ndarray:
+    """(n_points x length) matrix of the seed's griddata(linspace(0, N, length), p, linspace(0, N, N), 'cubic')."""
+    points = np.linspace(0, n_points, num=length)
+    targets = np.linspace(0, n_points, num=n_points)
+    return interp1d(points, np.eye(length), kind="cubic", axis=0)(targets)
+
+
+def spectra_of_batch(grays: np.ndarray, n_points: int, workers: int = 1) -> np.ndarray:
+    """Features of a (batch, height, width) stack of same-size grayscale images."""
+    batch, height, width = grays.shape
+    spectrum = scipy.fft.rfft2(grays.astype(np.float64), axes=(1, 2), workers=workers)
+    spectrum += EPSILON
+    magnitude = np.abs(spectrum).reshape(batch, -1)
+    np.log(magnitude, out=magnitude)
+    magnitude *= 20
+    profiles = magnitude @ ring_operator((height, width))
+    features = profiles @ interpolation_operator(profiles.shape[1], n_points).T
+    return features / features[:, :1]
+
+
+def spectra_of_images(grays: Sequence[np.ndarray], n_points: int, workers: int = 1) -> np.ndarray:
+    """Features of images of any sizes, row for row (same-size images share one batch)."""
+    features = np.empty((len(grays), n_points))
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for index, gray in enumerate(grays):
+        by_shape.setdefault(gray.shape, []).append(index)
+    for indices in by_shape.values():
+        features[indices] = spectra_of_batch(np.stack([grays[i] for i in indices]), n_points, workers)
+    return features
+
+
+def spectra_of_files(paths: Sequence[str], n_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """(features, readable) for image files (one joblib task); unreadable rows are NaN."""
+    cv2.setNumThreads(1)
+    grays = [cv2.imread(path, cv2.IMREAD_GRAYSCALE) for path in paths]
+    readable = np.array([gray is not None and min(gray.shape) >= 8 for gray in grays])
+    features = np.full((len(paths), n_points), np.nan)
+    good = np.flatnonzero(readable)
+    if len(good):
+        features[good] = spectra_of_images([grays[i] for i in good], n_points)
+    return features, readable

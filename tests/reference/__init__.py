@@ -1,0 +1,1 @@
+"""The seeds' straightforward implementations, kept as oracles and baselines."""
