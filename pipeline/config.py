@@ -65,6 +65,34 @@ class CropConfig:
 
 
 @dataclass(frozen=True)
+class VideoConfig:
+    dataset: str
+    every_s: float = 1.0
+    max_frames: int = 20
+    face_scale: float = 1.6
+    detect_side: int | None = 640
+    min_face: float = 0.08
+
+
+@dataclass(frozen=True)
+class SpectrumConfig:
+    datasets: tuple[str, ...]
+    input: str = "image"
+    n_points: int = 80
+    max_per_class: int | None = None
+    videos: VideoConfig | None = None
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """One task's model search: named candidates, each a model family and its grid."""
+
+    candidates: dict
+    cv_folds: int = 5
+    calibration: str = "sigmoid"
+
+
+@dataclass(frozen=True)
 class ComputeConfig:
     backend: str = "loky"
     n_jobs: int = -1
@@ -82,6 +110,8 @@ class Config:
     crop: CropConfig
     compute: ComputeConfig
     raw: dict[str, Any]
+    spectrum: SpectrumConfig | None = None
+    fake_search: SearchConfig | None = None
 
     def section(self, name: str) -> dict[str, Any]:
         """The raw params of one top-level section, for logging."""
@@ -132,6 +162,15 @@ def _validate(cfg: Config) -> None:
         f"compute.backend must be 'loky' or 'dask', got {cfg.compute.backend!r}",
     )
     _check(cfg.compute.batch_size >= 1, "compute.batch_size must be at least 1")
+    if cfg.spectrum:
+        _check(cfg.spectrum.input in ("image", "crop"), "spectrum.input must be 'image' or 'crop'")
+        _check(cfg.spectrum.n_points >= 4, "spectrum.n_points must be at least 4")
+        videos = cfg.spectrum.videos
+        if videos:
+            _check(videos.every_s > 0 and videos.max_frames >= 1, "spectrum.videos needs every_s > 0 and max_frames >= 1")
+    if cfg.fake_search:
+        _check(cfg.fake_search.cv_folds >= 2, "models.fake.cv_folds must be at least 2")
+        _check(cfg.fake_search.calibration in ("sigmoid", "isotonic"), "models.fake.calibration must be sigmoid or isotonic")
 
 
 def config_from_dict(raw: dict[str, Any]) -> Config:
@@ -143,6 +182,13 @@ def config_from_dict(raw: dict[str, Any]) -> Config:
         }
         filter_values = dict(raw.get("filter") or {})
         filter_values["datasets"] = tuple(filter_values.get("datasets") or ())
+        spectrum = None
+        if raw.get("spectrum"):
+            spectrum_values = {**raw["spectrum"], "datasets": tuple(raw["spectrum"].get("datasets") or ())}
+            if spectrum_values.get("videos"):
+                spectrum_values["videos"] = _build(VideoConfig, spectrum_values["videos"], "spectrum.videos")
+            spectrum = _build(SpectrumConfig, spectrum_values, "spectrum")
+        fake = (raw.get("models") or {}).get("fake")
         cfg = Config(
             seed=int(raw["seed"]),
             experiment_name=str(raw.get("experiment_name", "default")),
@@ -152,6 +198,8 @@ def config_from_dict(raw: dict[str, Any]) -> Config:
             crop=_build(CropConfig, raw.get("crop") or {}, "crop"),
             compute=_build(ComputeConfig, raw.get("compute") or {}, "compute"),
             raw=raw,
+            spectrum=spectrum,
+            fake_search=_build(SearchConfig, fake, "models.fake") if fake else None,
         )
     except KeyError as missing:
         raise ConfigError(f"params are missing the key {missing}") from None

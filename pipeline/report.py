@@ -78,3 +78,43 @@ def face_sheet(images: Sequence[np.ndarray], boxes: Sequence[Sequence[int]], cro
     rows = [np.hstack(tiles[i : i + per_row]) for i in range(0, len(tiles), per_row)]
     sheet = np.vstack(rows)
     write_with(path, lambda tmp: cv2.imwrite(str(tmp), sheet))
+
+
+def spectrum_figure(profiles: pd.DataFrame, path: str | Path) -> None:
+    """The seed's figure: mean +/- std of the 1D power spectrum, real vs fake."""
+    colours = {"fake": "red", "real": "blue"}
+    fig, ax = plt.subplots(figsize=(10, 6))
+    for label, rows in profiles.groupby("class", sort=True):
+        colour = colours.get(str(label), None)
+        ax.plot(rows["frequency"], rows["mean"], color=colour, label=str(label).capitalize(), linewidth=2, alpha=0.6)
+        ax.fill_between(rows["frequency"], rows["mean"] - rows["std"], rows["mean"] + rows["std"], color=colour, alpha=0.2)
+    ax.set_xlabel("Spatial frequency")
+    ax.set_ylabel("Power spectrum (normalised)")
+    ax.set_title("Azimuthally averaged 1D power spectrum")
+    ax.legend(loc="best")
+    save_figure(fig, path)
+
+
+def roc_figure(roc: pd.DataFrame, auc: float, title: str, path: str | Path) -> None:
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot(roc["fpr"], roc["tpr"], linewidth=2, label=f"AUC = {auc:.4f}")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    save_figure(fig, path)
+
+
+def confusion_figure(counts: np.ndarray, labels: Sequence[str], title: str, path: str | Path) -> None:
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.imshow(counts, cmap="Blues")
+    for (row, column), value in np.ndenumerate(counts):
+        ax.text(column, row, str(value), ha="center", va="center",
+                color="white" if value > counts.max() / 2 else "black", fontsize=14)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(title)
+    save_figure(fig, path)

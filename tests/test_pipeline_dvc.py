@@ -18,6 +18,8 @@ from test_tracking import runs
 
 pytestmark = pytest.mark.slow
 
+STAGES = ["download", "filter-small-images", "haar-crop", "extract-spectrum", "grid-search@fake"]
+
 
 def project_files() -> list[str]:
     listed = subprocess.run(
@@ -61,14 +63,18 @@ def test_dvc_repro_runs_every_stage_then_nothing(project):
     root, sh = project
     sh("dvc", "repro")
     filter_metrics = json.loads((root / "metrics" / "filter.json").read_text())
-    assert filter_metrics["kept"] == {"lfw": 200, "utkface": 200}
+    assert filter_metrics["kept"] == {"celeba": 200, "dcgan": 200, "lfw": 200, "utkface": 200}
     crop = json.loads((root / "metrics" / "haar_crop.json").read_text())
     assert crop["detection_rate"]["utkface"] >= 0.9 and crop["detection_rate"]["lfw"] >= 0.9
+    fake = json.loads((root / "metrics" / "fake.json").read_text())
+    assert fake["test"]["accuracy"] >= 0.9 and fake["n"] == {"train": 320, "test": 80}
     lock = yaml.safe_load((root / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {"download", "filter-small-images", "haar-crop"}
+    assert set(lock["stages"]) == set(STAGES)
 
     client, found = runs(root)
-    assert sorted(r.data.tags["genrec.stage"] for r in found) == ["download", "filter-small-images", "haar-crop"]
+    assert sorted(r.data.tags["genrec.stage"] for r in found) == sorted(STAGES)
+    versions = client.search_model_versions("name='genrec-fakeface'")
+    assert len(versions) == 1 and versions[0].run_id in {r.info.run_id for r in found}
     crop_run = next(r for r in found if r.data.tags["genrec.stage"] == "haar-crop")
     assert crop_run.data.params["crop.padding"] == "0.25"
     assert crop_run.data.metrics["detection_rate.utkface"] == crop["detection_rate"]["utkface"]
@@ -76,7 +82,7 @@ def test_dvc_repro_runs_every_stage_then_nothing(project):
 
     again = sh("dvc", "repro")
     assert "Data and pipelines are up to date" in again
-    assert len(runs(root)[1]) == 3
+    assert len(runs(root)[1]) == len(STAGES)
 
 
 def test_queued_experiments_run_in_parallel_and_all_reach_mlflow(project):
@@ -145,7 +151,7 @@ def test_mlflow_ui_started_in_the_repository_serves_the_stage_runs(project):
         genrec = next(e for e in experiments if e["name"] == "genrec")
         found = api("runs/search", {"experiment_ids": [genrec["experiment_id"]], "max_results": 100})["runs"]
         stages = {tag["value"] for run in found for tag in run["data"]["tags"] if tag["key"] == "genrec.stage"}
-        assert {"download", "filter-small-images", "haar-crop"} <= stages
+        assert set(STAGES) <= stages
         crop_run = next(
             run for run in found
             if {"key": "genrec.stage", "value": "haar-crop"} in run["data"]["tags"]
