@@ -31,8 +31,15 @@ def project_files() -> list[str]:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, mirror):
-    """A fresh git repository holding the project's files, set to the smoke experiment."""
+    """A fresh git repository holding the project's files, set to the smoke experiment.
+
+    As in a real checkout, the mirror is found at ../shared/datasets (from the
+    repository root, also for queued experiments, which run in a copy elsewhere).
+    """
     root = tmp_path_factory.mktemp("genrec")
+    (root.parent / "shared").mkdir(exist_ok=True)
+    if not (root.parent / "shared" / "datasets").exists():
+        (root.parent / "shared" / "datasets").symlink_to(mirror)
     for name in project_files():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, root / name)
@@ -41,9 +48,9 @@ def project(tmp_path_factory, mirror):
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "GENREC_DATA_MIRROR": str(mirror),
         "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
     }
+    env.pop("GENREC_DATA_MIRROR", None)
     env.pop("GENREC_PARAMS", None)
     env.pop("DVC_ROOT", None)
 
