@@ -68,12 +68,19 @@ def detect_faces(gray: np.ndarray, crop: CropConfig) -> np.ndarray:
     return boxes[order]
 
 
-def crop_face(gray: np.ndarray, box: Sequence[int], size: int) -> np.ndarray:
-    """The box cut from `gray` (black where it reaches past the edge), resized to size x size."""
+def pad_to_contain(gray: np.ndarray, box: Sequence[int]) -> tuple[np.ndarray, int]:
+    """`gray` with a black border wide enough to hold the box, and the border's width."""
     x, y, w, h = (int(v) for v in box)
     pad = max(0, -x, -y, x + w - gray.shape[1], y + h - gray.shape[0])
     if pad:
         gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    return gray, pad
+
+
+def crop_face(gray: np.ndarray, box: Sequence[int], size: int) -> np.ndarray:
+    """The box cut from `gray` (black where it reaches past the edge), resized to size x size."""
+    x, y, w, h = (int(v) for v in box)
+    gray, pad = pad_to_contain(gray, box)
     patch = gray[y + pad : y + pad + h, x + pad : x + pad + w]
     return cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
 

@@ -52,16 +52,17 @@ class SearchResult:
     best_score: float
     searches: dict[str, GridSearchCV]
 
-    def estimator(self) -> Pipeline:
-        """An unfitted pipeline with the winning candidate's best parameters."""
-        best = self.searches[self.best_candidate]
-        return clone(best.estimator).set_params(**best.best_params_)
+    def estimator(self, candidate: str | None = None) -> Pipeline:
+        """An unfitted pipeline with a candidate's best parameters (default: the winner's)."""
+        search = self.searches[candidate or self.best_candidate]
+        return clone(search.estimator).set_params(**search.best_params_)
 
     def cv_table(self) -> pd.DataFrame:
         frames = []
         for name, search in self.searches.items():
             results = pd.DataFrame(search.cv_results_)
-            keep = ["params", "mean_test_score", "std_test_score", "mean_fit_time", "rank_test_score"]
+            # No fit times: they differ run to run, and the table must rebuild to the same bytes.
+            keep = ["params", "mean_test_score", "std_test_score", "rank_test_score"]
             frames.append(results[keep].assign(candidate=name, params=results["params"].map(plain_params)))
         return pd.concat(frames, ignore_index=True)[["candidate", *keep]]
 

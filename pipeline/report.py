@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from pipeline.faces import pad_to_contain  # noqa: E402
 from pipeline.io import write_with  # noqa: E402
 
 PNG_METADATA = {"Software": None}  # no version string: the bytes depend on the data only
@@ -62,8 +63,7 @@ def face_sheet(images: Sequence[np.ndarray], boxes: Sequence[Sequence[int]], cro
     tiles = []
     for gray, box, crop in zip(images, boxes, crops):
         x, y, w, h = (int(v) for v in box)
-        pad = max(0, -x, -y, x + w - gray.shape[1], y + h - gray.shape[0])
-        shown = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+        shown, pad = pad_to_contain(gray, box)
         left = _thumbnail(shown, side)
         scale = side / max(shown.shape[:2])
         top_left = (int((x + pad) * scale), int((y + pad) * scale))

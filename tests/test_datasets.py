@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import os
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -62,7 +64,7 @@ def test_celeba_reader(raw):
     frame = read_dataset("celeba", raw / "celeba", "celeba")
     check_schema(frame)
     assert frame["gender"].value_counts().to_dict() == {"female": 1127, "male": 873}
-    assert all(frame["path"].map(lambda p: __import__("os").path.isfile(p)))
+    assert all(frame["path"].map(lambda p: os.path.isfile(p)))
 
 
 def test_image_folder_with_one_label(raw):
@@ -71,7 +73,6 @@ def test_image_folder_with_one_label(raw):
 
 
 def test_image_folder_with_class_folders(tmp_path, utk_images):
-    import shutil
     for cls, images in (("real", utk_images[:3]), ("fake", utk_images[3:5])):
         (tmp_path / cls).mkdir()
         for image in images:
@@ -85,7 +86,7 @@ def test_video_reader(raw):
     check_schema(frame)
     assert frame["real_fake"].value_counts().to_dict() == {"fake": 5, "real": 4}
     assert frame["gender"].isna().sum() == 1
-    assert all(frame["path"].map(lambda p: __import__("os").path.isfile(p)))
+    assert all(frame["path"].map(lambda p: os.path.isfile(p)))
 
 
 def wiki_mat(path, rows):

@@ -109,9 +109,13 @@ def grid_search(task: str, cfg: Config, run: StageRun) -> None:
 
     candidates = {}
     for name, search in result.searches.items():
-        fitted = calibrated_fit(search.estimator.set_params(**search.best_params_), X[train], y[train], search_cfg, cfg.seed) \
-            if name != result.best_candidate else model
-        candidates[name] = {"cv_score": float(search.best_score_), "test_accuracy": evaluate(fitted, X[test], y[test])["accuracy"]}
+        fitted = model if name == result.best_candidate else calibrated_fit(
+            result.estimator(name), X[train], y[train], search_cfg, cfg.seed
+        )
+        candidates[name] = {
+            "cv_score": float(search.best_score_),
+            "test_accuracy": evaluate(fitted, X[test], y[test])["accuracy"],
+        }
     metrics = {
         "cv": {"best_score": result.best_score, "best_params": result.best_params, "best_candidate": result.best_candidate},
         "train": evaluate(model, X[train], y[train]),
