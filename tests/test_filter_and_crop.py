@@ -106,3 +106,21 @@ def test_a_stage_without_its_input_fails_with_one_sentence(tmp_path):
     assert result.returncode == 1
     assert "data/manifest.parquet is missing: run `dvc repro filter-small-images` first" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_extract_spectrum_on_face_crops(staged):
+    """spectrum.input=crop: the feature of every found face crop, as the library computes it."""
+    from pipeline.features.spectrum import spectra_of_images
+
+    params = mixed_params()
+    params["spectrum"] = {**params["spectrum"], "input": "crop", "datasets": ["mixed"], "max_per_class": None}
+    result = run_stage("extract_spectrum", staged, params)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_parquet(staged / "data" / "features" / "spectrum.parquet")
+    faces = pd.read_parquet(staged / "data" / "crops" / "faces.parquet")
+    found = faces[faces["face_found"]]
+    assert sorted(table["path"]) == sorted(found["path"])
+    crops = np.load(staged / "data" / "crops" / "crops.npy")
+    expected = spectra_of_images([crops[i] for i in found.sort_values("path")["crop_index"]], 80)
+    columns = [c for c in table.columns if c.startswith("s") and c[1:].isdigit()]
+    np.testing.assert_allclose(table.sort_values("path")[columns].to_numpy(), expected, atol=1e-12)
