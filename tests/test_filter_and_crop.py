@@ -110,7 +110,7 @@ def test_a_stage_without_its_input_fails_with_one_sentence(tmp_path):
 
 def test_extract_spectrum_on_face_crops(staged):
     """spectrum.input=crop: the feature of every found face crop, as the library computes it."""
-    from pipeline.features.spectrum import spectra_of_images
+    from pipeline.features.spectrum import feature_columns, spectra_of_images
 
     params = mixed_params()
     params["spectrum"] = {**params["spectrum"], "input": "crop", "datasets": ["mixed"], "max_per_class": None}
@@ -122,5 +122,5 @@ def test_extract_spectrum_on_face_crops(staged):
     assert sorted(table["path"]) == sorted(found["path"])
     crops = np.load(staged / "data" / "crops" / "crops.npy")
     expected = spectra_of_images([crops[i] for i in found.sort_values("path")["crop_index"]], 80)
-    columns = [c for c in table.columns if c.startswith("s") and c[1:].isdigit()]
+    columns = feature_columns(80)
     np.testing.assert_allclose(table.sort_values("path")[columns].to_numpy(), expected, atol=1e-12)

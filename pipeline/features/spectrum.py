@@ -28,6 +28,11 @@ from scipy.interpolate import interp1d
 EPSILON = 1e-8
 
 
+def feature_columns(n_points: int) -> list[str]:
+    """Column names of the feature in tables: s000, s001, ..."""
+    return [f"s{index:03d}" for index in range(n_points)]
+
+
 def ring_radii(shape: tuple[int, int]) -> np.ndarray:
     """Integer radius of every pixel of the centred spectrum, as the seed's radialProfile measures it.
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import Config
-from pipeline.features.spectrum import spectra_of_files, spectra_of_images
+from pipeline.features.spectrum import feature_columns, spectra_of_files, spectra_of_images
 from pipeline.io import write_csv, write_json, write_parquet
 from pipeline.parallel import absolute_paths, batches, compute_backend, map_batches
 from pipeline.report import spectrum_figure
@@ -18,10 +18,6 @@ from pipeline.stages.common import (
 from pipeline.tracking import StageRun
 
 LABEL_COLUMNS = ["path", "dataset", "real_fake", "gender", "ethnicity", "group", "split"]
-
-
-def feature_columns(n_points: int) -> list[str]:
-    return [f"s{index:03d}" for index in range(n_points)]
 
 
 def spectra_from_images(rows: pd.DataFrame, cfg: Config) -> tuple[np.ndarray, np.ndarray]:

@@ -14,9 +14,11 @@ import pandas as pd
 from pipeline.config import Config
 from pipeline.datasets import read_dataset
 from pipeline.fake_video import frame_scores, video_score
+from pipeline.features.spectrum import feature_columns
 from pipeline.io import write_csv, write_json
 from pipeline.models import (
-    calibrated_fit, confusion_counts, confusion_table, evaluate, roc_table, save_model, search_candidates,
+    calibrated_fit, confusion_counts, confusion_table, evaluate, fake_probability, roc_table, save_model,
+    search_candidates,
 )
 from pipeline.report import confusion_figure, roc_figure
 from pipeline.stages.common import FIGURES, METRICS, MODELS, PLOTS, RAW, SPECTRUM, StageError, log, require, run_stage
@@ -29,7 +31,7 @@ CLASSES = {"fake": ["real", "fake"]}
 
 def fake_task_data(cfg: Config) -> tuple[pd.DataFrame, list[str], np.ndarray]:
     table = pd.read_parquet(require(SPECTRUM, "extract-spectrum"))
-    columns = [c for c in table.columns if c.startswith("s") and c[1:].isdigit()]
+    columns = feature_columns(cfg.spectrum.n_points)
     labels = (table["real_fake"] == "fake").astype(int).to_numpy()
     return table, columns, labels
 
@@ -103,9 +105,9 @@ def grid_search(task: str, cfg: Config, run: StageRun) -> None:
 
     result = search_candidates(X[train], y[train], search_cfg, cfg.seed, cfg.compute.n_jobs)
     model = calibrated_fit(result.estimator(), X[train], y[train], search_cfg, cfg.seed)
-    proba = model.predict_proba(X[test])[:, 1]
+    proba = fake_probability(model, X[test])
     predicted = (proba >= 0.5).astype(int)
-    test_metrics = evaluate(model, X[test], y[test])
+    test_metrics = evaluate(y[test], proba)
 
     candidates = {}
     for name, search in result.searches.items():
@@ -114,11 +116,11 @@ def grid_search(task: str, cfg: Config, run: StageRun) -> None:
         )
         candidates[name] = {
             "cv_score": float(search.best_score_),
-            "test_accuracy": evaluate(fitted, X[test], y[test])["accuracy"],
+            "test_accuracy": evaluate(y[test], fake_probability(fitted, X[test]))["accuracy"],
         }
     metrics = {
         "cv": {"best_score": result.best_score, "best_params": result.best_params, "best_candidate": result.best_candidate},
-        "train": evaluate(model, X[train], y[train]),
+        "train": evaluate(y[train], fake_probability(model, X[train])),
         "test": test_metrics,
         "candidates": candidates,
         "n": {"train": int(train.sum()), "test": int(test.sum())},
