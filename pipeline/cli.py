@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from pipeline.config import write_params
+from pipeline.errors import GenrecError
 
 
 def compose_command(args: argparse.Namespace) -> int:
@@ -15,6 +16,20 @@ def compose_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def predict_command(args: argparse.Namespace) -> int:
+    """Gender and confidence of every face in the given images."""
+    from pipeline.predict import predict_command as run
+
+    return run(args.paths, args.model, args.json)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """GEN_REC under gunicorn, the models loaded once per worker."""
+    from pipeline.serve import serve
+
+    return serve(args.host, args.port, args.workers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genrec", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -22,12 +37,27 @@ def build_parser() -> argparse.ArgumentParser:
     compose.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=smoke crop.padding=0.3")
     compose.add_argument("-o", "--output", default="params.yaml")
     compose.set_defaults(func=compose_command)
+    predict = commands.add_parser("predict", help="gender and confidence of every face in images")
+    predict.add_argument("paths", nargs="+", metavar="PATH", help="image files")
+    predict.add_argument("--model", help="a saved model file (default: data/models/gender.joblib, verified) "
+                         "or an MLflow model URI such as models:/genrec-gender/latest")
+    predict.add_argument("--json", action="store_true", help="machine-readable output")
+    predict.set_defaults(func=predict_command)
+    serve = commands.add_parser("serve", help="run GEN_REC, the web app, under gunicorn")
+    serve.add_argument("--host", help="address to bind (default: serve.host)")
+    serve.add_argument("--port", type=int, help="port (default: serve.port)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: serve.workers)")
+    serve.set_defaults(func=serve_command)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except GenrecError as error:
+        print(f"genrec {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -84,12 +84,116 @@ class SpectrumConfig:
 
 
 @dataclass(frozen=True)
+class EigenConfig:
+    n_components: int = 50
+    whiten: bool = False
+    standardize: bool = False
+    svd_solver: str = "randomized"
+    # Components of the explained-variance curve (the paper's Figure 1).
+    curve_components: int = 200
+
+
+@dataclass(frozen=True)
+class HogConfig:
+    cell: int = 10
+    block: int = 2
+    bins: int = 9
+    n_components: int | None = 200
+
+
+@dataclass(frozen=True)
+class LbpConfig:
+    points: int = 8
+    radius: int = 1
+    grid: int = 5
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    """The gender model's face features (extract-eigen): which blocks, and each block's settings."""
+
+    blocks: tuple[str, ...]
+    eigen: EigenConfig = EigenConfig()
+    hog: HogConfig = HogConfig()
+    lbp: LbpConfig = LbpConfig()
+
+
+@dataclass(frozen=True)
+class GenderConfig:
+    """Which faces train, test and cross-check the gender model."""
+
+    datasets: tuple[str, ...]
+    cross_datasets: tuple[str, ...] = ()
+    min_age: int | None = 18
+    max_train: int | None = None
+    balance: str = "none"
+    # Face detection in photos and video frames (genrec predict, videos, the web app).
+    detect_side: int | None = 640
+    min_face: float = 0.08
+    padding: float = 0.1
+
+
+BALANCE = ("none", "gender", "ethnicity", "ethnicity_gender")
+
+
+@dataclass(frozen=True)
 class SearchConfig:
-    """One task's model search: named candidates, each a model family and its grid."""
+    """One task's model search: named candidates, each a model family and its grid (or list of grids)."""
 
     candidates: dict
     cv_folds: int = 5
     calibration: str = "sigmoid"
+    # grid: every candidate on every fold; halving: successive halving (HalvingGridSearchCV).
+    strategy: str = "grid"
+    halving_factor: int = 3
+    # Search on a stratified seeded subsample of this many training rows, then refit on all (null: all).
+    search_sample: int | None = None
+    # Standardize features before the classifier (the paper feeds raw eigenface coordinates).
+    standardize: bool = True
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """The evaluation set behind one table: utkface_heldout, utkface_swaps or fakeavceleb (with its type)."""
+
+    source: str
+    type: str | None = None
+
+
+EVALUATION_SOURCES = ("utkface_heldout", "utkface_swaps", "fakeavceleb")
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """evaluate-by-ethnicity: the sets behind Tables 1 and 2, and how they are sampled."""
+
+    table1: TableSource
+    table2: TableSource
+    ethnicities: tuple[str, ...]
+    per_cell: int | None = 25
+    # Folder holding FakeAVCeleb's meta_data.csv and its FakeAVCeleb_v1.2/ tree (relative: from the repo root).
+    fakeavceleb_root: str = "data/raw/fakeavceleb"
+    # Labelled video data set scored per video (null: none).
+    videos: str | None = None
+    every_s: float = 1.0
+    max_frames: int = 20
+    swap_sheet: int = 6
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """GEN_REC, the web app."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    max_upload_mb: float = 50
+    every_s: float = 1.0
+    max_frames: int = 20
+    max_seconds: float = 60
+    upload_dir: str | None = None
+    gender_model: str = "data/models/gender.joblib"
+    fake_model: str = "data/models/fake.joblib"
 
 
 @dataclass(frozen=True)
@@ -112,6 +216,11 @@ class Config:
     raw: dict[str, Any]
     spectrum: SpectrumConfig | None = None
     fake_search: SearchConfig | None = None
+    features: FeaturesConfig | None = None
+    gender: GenderConfig | None = None
+    gender_search: SearchConfig | None = None
+    evaluation: EvaluationConfig | None = None
+    serve: ServeConfig | None = None
 
     def section(self, name: str) -> dict[str, Any]:
         """The raw params of one top-level section, for logging."""
@@ -168,9 +277,57 @@ def _validate(cfg: Config) -> None:
         videos = cfg.spectrum.videos
         if videos:
             _check(videos.every_s > 0 and videos.max_frames >= 1, "spectrum.videos needs every_s > 0 and max_frames >= 1")
-    if cfg.fake_search:
-        _check(cfg.fake_search.cv_folds >= 2, "models.fake.cv_folds must be at least 2")
-        _check(cfg.fake_search.calibration in ("sigmoid", "isotonic"), "models.fake.calibration must be sigmoid or isotonic")
+    for task, search in (("fake", cfg.fake_search), ("gender", cfg.gender_search)):
+        if search:
+            _check(search.cv_folds >= 2, f"models.{task}.cv_folds must be at least 2")
+            _check(search.calibration in ("sigmoid", "isotonic"), f"models.{task}.calibration must be sigmoid or isotonic")
+            _check(search.strategy in ("grid", "halving"), f"models.{task}.strategy must be grid or halving")
+            _check(search.halving_factor >= 2, f"models.{task}.halving_factor must be at least 2")
+            _check(search.search_sample is None or search.search_sample >= 10 * search.cv_folds,
+                   f"models.{task}.search_sample must be null or at least 10 rows per fold")
+    if cfg.features:
+        _check(len(cfg.features.blocks) > 0, "features.blocks must name at least one block")
+        _check(cfg.features.eigen.n_components >= 1, "features.eigen.n_components must be at least 1")
+    if cfg.evaluation:
+        for table in (cfg.evaluation.table1, cfg.evaluation.table2):
+            _check(table.source in EVALUATION_SOURCES,
+                   f"evaluation tables take a source among {list(EVALUATION_SOURCES)}, got {table.source!r}")
+        _check(cfg.evaluation.per_cell is None or cfg.evaluation.per_cell >= 1, "evaluation.per_cell must be null or >= 1")
+        _check(len(cfg.evaluation.ethnicities) > 0, "evaluation.ethnicities must name at least one group")
+    if cfg.serve:
+        _check(cfg.serve.workers >= 1, "serve.workers must be at least 1")
+        _check(cfg.serve.max_upload_mb > 0, "serve.max_upload_mb must be positive")
+        _check(cfg.serve.every_s > 0 and cfg.serve.max_frames >= 1 and cfg.serve.max_seconds > 0,
+               "serve needs every_s > 0, max_frames >= 1 and max_seconds > 0")
+    if cfg.gender:
+        _check(len(cfg.gender.datasets) > 0, "gender.datasets must name at least one data set")
+        _check(cfg.gender.balance in BALANCE, f"gender.balance must be one of {list(BALANCE)}")
+        _check(cfg.gender.max_train is None or cfg.gender.max_train >= 10, "gender.max_train must be null or at least 10")
+
+
+def _features(values: dict) -> FeaturesConfig:
+    values = dict(values)
+    values["blocks"] = tuple(values.get("blocks") or ())
+    for name, cls in (("eigen", EigenConfig), ("hog", HogConfig), ("lbp", LbpConfig)):
+        if name in values:
+            values[name] = _build(cls, values[name] or {}, f"features.{name}")
+    return _build(FeaturesConfig, values, "features")
+
+
+def _gender(values: dict) -> GenderConfig:
+    values = dict(values)
+    for key in ("datasets", "cross_datasets"):
+        values[key] = tuple(values.get(key) or ())
+    return _build(GenderConfig, values, "gender")
+
+
+def _evaluation(values: dict) -> EvaluationConfig:
+    values = dict(values)
+    for table in ("table1", "table2"):
+        if table in values:
+            values[table] = _build(TableSource, values[table] or {}, f"evaluation.{table}")
+    values["ethnicities"] = tuple(values.get("ethnicities") or ())
+    return _build(EvaluationConfig, values, "evaluation")
 
 
 def config_from_dict(raw: dict[str, Any]) -> Config:
@@ -189,6 +346,7 @@ def config_from_dict(raw: dict[str, Any]) -> Config:
                 spectrum_values["videos"] = _build(VideoConfig, spectrum_values["videos"], "spectrum.videos")
             spectrum = _build(SpectrumConfig, spectrum_values, "spectrum")
         fake = (raw.get("models") or {}).get("fake")
+        gender_search = (raw.get("models") or {}).get("gender")
         cfg = Config(
             seed=int(raw["seed"]),
             experiment_name=str(raw.get("experiment_name", "default")),
@@ -200,6 +358,11 @@ def config_from_dict(raw: dict[str, Any]) -> Config:
             raw=raw,
             spectrum=spectrum,
             fake_search=_build(SearchConfig, fake, "models.fake") if fake else None,
+            features=_features(raw["features"]) if raw.get("features") else None,
+            gender=_gender(raw["gender"]) if raw.get("gender") else None,
+            gender_search=_build(SearchConfig, gender_search, "models.gender") if gender_search else None,
+            evaluation=_evaluation(raw["evaluation"]) if raw.get("evaluation") else None,
+            serve=_build(ServeConfig, raw["serve"], "serve") if raw.get("serve") else None,
         )
     except KeyError as missing:
         raise ConfigError(f"params are missing the key {missing}") from None

@@ -15,7 +15,7 @@ from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, roc_auc_score, roc_curve
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -37,12 +37,35 @@ def classifier(model: str, seed: int):
     raise ModelError(f"unknown model {model!r}: use svm or logistic_regression")
 
 
-def candidate_search(candidate: dict, search: SearchConfig, seed: int, n_jobs: int) -> GridSearchCV:
-    """Grid search of one model family on standardized features, stratified and seeded."""
-    pipeline = Pipeline([("scale", StandardScaler()), ("clf", classifier(candidate["model"], seed))])
-    grid = {f"clf__{name}": list(values) for name, values in candidate["grid"].items()}
+def param_grid(grid: dict | list[dict]) -> list[dict[str, list]]:
+    """A configured grid (one mapping, or a list of them) as scikit-learn's list of grids."""
+    grids = grid if isinstance(grid, list) else [grid]
+    if not grids or not all(isinstance(g, dict) and g for g in grids):
+        raise ModelError(f"a candidate's grid must be a mapping or a list of mappings of parameter lists, got {grid!r}")
+    return [{f"clf__{name}": list(values) for name, values in g.items()} for g in grids]
+
+
+def candidate_search(candidate: dict, search: SearchConfig, seed: int, n_jobs: int):
+    """Grid (or successive-halving) search of one model family, stratified and seeded."""
+    scale = StandardScaler() if search.standardize else "passthrough"
+    pipeline = Pipeline([("scale", scale), ("clf", classifier(candidate["model"], seed))])
+    grid = param_grid(candidate["grid"])
     folds = StratifiedKFold(n_splits=search.cv_folds, shuffle=True, random_state=seed)
+    if search.strategy == "halving":
+        from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+        from sklearn.model_selection import HalvingGridSearchCV
+
+        return HalvingGridSearchCV(pipeline, grid, cv=folds, scoring="accuracy", n_jobs=n_jobs, refit=False,
+                                   factor=search.halving_factor, random_state=seed)
     return GridSearchCV(pipeline, grid, cv=folds, scoring="accuracy", n_jobs=n_jobs, refit=False)
+
+
+def search_rows(y: np.ndarray, search: SearchConfig, seed: int) -> np.ndarray:
+    """Indices the search sees: all rows, or a stratified seeded sample of `search_sample`."""
+    if not search.search_sample or search.search_sample >= len(y):
+        return np.arange(len(y))
+    sample, _ = train_test_split(np.arange(len(y)), train_size=search.search_sample, stratify=y, random_state=seed)
+    return np.sort(sample)
 
 
 @dataclass
@@ -51,6 +74,7 @@ class SearchResult:
     best_params: dict[str, Any]
     best_score: float
     searches: dict[str, GridSearchCV]
+    searched_rows: int
 
     def estimator(self, candidate: str | None = None) -> Pipeline:
         """An unfitted pipeline with a candidate's best parameters (default: the winner's)."""
@@ -63,8 +87,11 @@ class SearchResult:
             results = pd.DataFrame(search.cv_results_)
             # No fit times: they differ run to run, and the table must rebuild to the same bytes.
             keep = ["params", "mean_test_score", "std_test_score", "rank_test_score"]
+            if "iter" in results:  # successive halving: one row per candidate and round
+                keep = ["iter", "n_resources", *keep]
             frames.append(results[keep].assign(candidate=name, params=results["params"].map(plain_params)))
-        return pd.concat(frames, ignore_index=True)[["candidate", *keep]]
+        columns = ["candidate", *dict.fromkeys(column for frame in frames for column in frame if column != "candidate")]
+        return pd.concat(frames, ignore_index=True).reindex(columns=columns)
 
 
 def plain_params(params: dict[str, Any]) -> str:
@@ -72,21 +99,28 @@ def plain_params(params: dict[str, Any]) -> str:
 
 
 def search_candidates(X: np.ndarray, y: np.ndarray, search: SearchConfig, seed: int, n_jobs: int = -1) -> SearchResult:
-    """Every configured candidate's grid search on the same folds; the best CV accuracy wins."""
+    """Every configured candidate's search on the same rows and folds; the best CV accuracy wins."""
+    rows = search_rows(y, search, seed)
     searches = {
-        name: candidate_search(candidate, search, seed, n_jobs).fit(X, y)
+        name: candidate_search(candidate, search, seed, n_jobs).fit(X[rows], y[rows])
         for name, candidate in search.candidates.items()
     }
     best_candidate = max(searches, key=lambda name: searches[name].best_score_)  # first wins ties
     best = searches[best_candidate]
     params = {key.removeprefix("clf__"): value for key, value in best.best_params_.items()}
-    return SearchResult(best_candidate, params, float(best.best_score_), searches)
+    return SearchResult(best_candidate, params, float(best.best_score_), searches, int(len(rows)))
 
 
-def calibrated_fit(estimator, X: np.ndarray, y: np.ndarray, search: SearchConfig, seed: int) -> CalibratedClassifierCV:
-    """Refit on the whole training split with calibrated probabilities."""
+def calibrated_fit(estimator, X: np.ndarray, y: np.ndarray, search: SearchConfig, seed: int,
+                   n_jobs: int = -1) -> CalibratedClassifierCV:
+    """Refit on the whole training split with calibrated probabilities.
+
+    ensemble=False: the calibration map is learnt on cross-validated scores and
+    applied to one model fitted on all rows, so predictions cost one model, not cv_folds.
+    """
     folds = StratifiedKFold(n_splits=search.cv_folds, shuffle=True, random_state=seed)
-    return CalibratedClassifierCV(estimator, method=search.calibration, cv=folds).fit(X, y)
+    calibrated = CalibratedClassifierCV(estimator, method=search.calibration, cv=folds, ensemble=False, n_jobs=n_jobs)
+    return calibrated.fit(X, y)
 
 
 def fake_probability(model, X: np.ndarray) -> np.ndarray:
@@ -130,3 +164,16 @@ def save_model(model, path: Path, info: dict[str, Any]) -> dict[str, Any]:
     record = {**info, "file": path.name, "sha256": sha256_of(path)}
     write_json(path.with_suffix(".json"), record)
     return record
+
+
+def load_verified(path: Path) -> tuple[Any, dict[str, Any]]:
+    """A model saved by save_model, after checking its sha256 against the record beside it."""
+    path = Path(path)
+    record_path = path.with_suffix(".json")
+    if not path.is_file() or not record_path.is_file():
+        raise ModelError(f"no trained model at {path}: run `dvc repro` to build it")
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    if sha256_of(path) != record.get("sha256"):
+        raise ModelError(f"{path} does not match the sha256 recorded in {record_path.name}: "
+                         "it changed after the pipeline wrote it; run `dvc repro` (or `dvc checkout`)")
+    return joblib.load(path), record

@@ -118,3 +118,62 @@ def confusion_figure(counts: np.ndarray, labels: Sequence[str], title: str, path
     ax.set_ylabel("actual")
     ax.set_title(title)
     save_figure(fig, path)
+
+
+def variance_figure(curve: pd.DataFrame, chosen: int, path: str | Path) -> None:
+    """The paper's Figure 1: cumulative explained variance against the number of eigenfaces."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(curve["components"], curve["explained_variance"], linewidth=2)
+    at_chosen = curve.loc[curve["components"] == chosen, "explained_variance"]
+    if len(at_chosen):
+        ax.axvline(chosen, color="red", linestyle="--", label=f"{chosen} components: {float(at_chosen.iloc[0]):.1%}")
+        ax.legend(loc="lower right")
+    ax.set_xlabel("number of components")
+    ax.set_ylabel("cumulative explained variance")
+    ax.set_ylim(0, 1)
+    ax.set_title("Eigenfaces: explained variance")
+    save_figure(fig, path)
+
+
+def eigenfaces_figure(components: np.ndarray, path: str | Path, per_row: int = 8, side: int = 100) -> None:
+    """The paper's Figure 5: the first eigenfaces, each stretched to the full grey range."""
+    tiles = []
+    for component in components:
+        low, high = component.min(), component.max()
+        scaled = np.zeros_like(component) if high == low else (component - low) / (high - low)
+        tile = cv2.resize((scaled * 255).astype(np.uint8), (side, side), interpolation=cv2.INTER_AREA)
+        tiles.append(np.pad(tile, 2, constant_values=255))
+    while len(tiles) % per_row:
+        tiles.append(np.full_like(tiles[0], 255))
+    sheet = np.vstack([np.hstack(tiles[i : i + per_row]) for i in range(0, len(tiles), per_row)])
+    write_with(path, lambda tmp: cv2.imwrite(str(tmp), sheet))
+
+
+def confidence_figure(bars: pd.DataFrame, titles: dict[str, str], path: str | Path) -> None:
+    """Grouped bars: mean +/- std confidence per ethnicity x gender cell, one colour per table."""
+    cells = list(dict.fromkeys(bars["cell"]))
+    tables = list(dict.fromkeys(bars["table"]))
+    width = 0.8 / max(len(tables), 1)
+    fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(cells)), 4.5))
+    for offset, table in enumerate(tables):
+        rows = bars[bars["table"] == table].set_index("cell").reindex(cells)
+        positions = np.arange(len(cells)) + (offset - (len(tables) - 1) / 2) * width
+        ax.bar(positions, rows["confidence_mean"].astype(float), width, yerr=rows["confidence_std"].astype(float),
+               capsize=3, label=titles.get(table, table), alpha=0.8)
+    ax.set_xticks(range(len(cells)), cells, rotation=30, ha="right")
+    ax.set_ylim(50, 100)
+    ax.set_ylabel("confidence (%)")
+    ax.set_title("Gender confidence per ethnicity x gender (mean +/- std)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def swap_sheet(triples: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], path: str | Path, side: int = 160) -> None:
+    """Face swaps for a reader to judge: each row source | target | swap."""
+    rows = [np.hstack([cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA) for image in triple])
+            for triple in triples]
+    header = np.full((24, 3 * side, 3), 255, np.uint8)
+    for column, label in enumerate(("source", "target", "swap")):
+        cv2.putText(header, label, (column * side + 8, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+    write_with(path, lambda tmp: cv2.imwrite(str(tmp), np.vstack([header, *rows])))

@@ -1,0 +1,91 @@
+"""The gender of every face in a photo or a video frame, with the model the pipeline produced.
+
+The saved model is one scikit-learn pipeline from a flattened size x size
+grayscale face crop to calibrated class probabilities, so a face is cropped
+here exactly as haar-crop cropped the training faces (the Haar box, resized).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.config import CropConfig, GenderConfig
+from pipeline.faces import crop_face, detect_faces
+from pipeline.models import load_verified
+
+
+@dataclass(frozen=True)
+class FacePrediction:
+    box: tuple[int, int, int, int]  # x, y, w, h in the image
+    gender: str
+    confidence: float  # % in [50, 100]: the calibrated probability of the predicted gender
+
+    def as_dict(self) -> dict:
+        return {"box": list(self.box), "gender": self.gender, "confidence": self.confidence}
+
+
+def photo_detector(crop: CropConfig, gender: GenderConfig) -> CropConfig:
+    """haar-crop's detector, set for faces anywhere in a photo or frame rather than in a chip."""
+    return dataclasses.replace(crop, detect_side=gender.detect_side, min_face=gender.min_face, padding=gender.padding)
+
+
+class GenderModel:
+    """A fitted crop -> probability model with its class names and crop size."""
+
+    def __init__(self, model, classes: list[str], size: int, detector: CropConfig):
+        self.model, self.classes, self.size, self.detector = model, list(classes), size, detector
+
+    @classmethod
+    def load(cls, path: str | Path, detector: CropConfig) -> GenderModel:
+        """The pipeline's model file, verified against the sha256 recorded beside it."""
+        model, record = load_verified(Path(path))
+        return cls(model, record["classes"], int(record["input_size"]), detector)
+
+    @classmethod
+    def from_registry(cls, uri: str, detector: CropConfig, classes: list[str], size: int) -> GenderModel:
+        """A registered MLflow model, e.g. models:/genrec-gender/latest."""
+        import mlflow
+        import mlflow.sklearn
+
+        from pipeline.tracking import tracking_uri
+
+        if not os.environ.get("MLFLOW_TRACKING_URI"):
+            mlflow.set_tracking_uri(tracking_uri())  # the project's store, as the stages use it
+        return cls(mlflow.sklearn.load_model(uri), classes, size, detector)
+
+    def predict_crops(self, crops: np.ndarray) -> list[tuple[str, float]]:
+        """(gender, confidence %) for each size x size crop."""
+        if len(crops) == 0:
+            return []
+        probabilities = self.model.predict_proba(np.asarray(crops).reshape(len(crops), -1))
+        best = probabilities.argmax(axis=1)
+        return [(self.classes[i], round(float(100 * p[i]), 2)) for i, p in zip(best, probabilities)]
+
+    def faces(self, gray: np.ndarray, largest_only: bool = False) -> list[FacePrediction]:
+        """Every face found in a grayscale image, largest first."""
+        boxes = detect_faces(gray, self.detector)
+        if largest_only:
+            boxes = boxes[:1]
+        crops = np.array([crop_face(gray, box, self.size) for box in boxes]).reshape(len(boxes), self.size, self.size)
+        return [
+            FacePrediction(tuple(int(v) for v in box), gender, confidence)
+            for box, (gender, confidence) in zip(boxes, self.predict_crops(crops))
+        ]
+
+
+def video_gender(frame_faces: list[list[FacePrediction]], classes: list[str]) -> dict:
+    """A video's gender from the largest face of each sampled frame: the gender with the higher mean
+    probability, and its mean confidence (%) over the frames with a face."""
+    faces = [found[0] for found in frame_faces if found]
+    if not faces:
+        return {"frames": len(frame_faces), "frames_with_face": 0, "gender": None, "confidence": None}
+    # Each frame's probability of each gender (two classes: the other one has 100 - confidence).
+    share = {g: np.mean([f.confidence if f.gender == g else 100 - f.confidence for f in faces]) for g in classes}
+    gender = max(share, key=share.get)
+    return {"frames": len(frame_faces), "frames_with_face": len(faces), "gender": gender,
+            "confidence": round(float(share[gender]), 2)}

@@ -1,0 +1,142 @@
+"""DVC stage `extract-eigen`: the gender model's face features, fitted on the training faces only.
+
+Selects the faces of the gender task (gender.datasets, adults, a face found,
+a gender label) and gives each a role: `train` (fits the features and the
+model), `unused` (training-split faces left out by gender.max_train or
+gender.balance), `test` (held out) and `cross` (gender.cross_datasets,
+evaluated only). The transformer (min-max scaling, PCA, HOG, ...) is fitted on
+the `train` faces and applied to every selected face.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.decomposition import PCA
+
+from pipeline.config import Config, GenderConfig
+from pipeline.features.faces import eigen_block, eigen_explained_variance, eigenfaces, face_features, feature_names
+from pipeline.io import write_csv, write_json, write_parquet
+from pipeline.models import save_model
+from pipeline.parallel import batches
+from pipeline.report import eigenfaces_figure, variance_figure
+from pipeline.stages.common import (
+    CROPS, EIGEN_FEATURES, EIGEN_TRANSFORMER, FACES, FIGURES, METRICS, PLOTS, StageError, log, require,
+    run_stage,
+)
+from pipeline.tracking import StageRun
+
+LABEL_COLUMNS = ["path", "dataset", "gender", "ethnicity", "age", "split", "role", "crop_index"]
+BALANCE_GROUPS = {"gender": ["gender"], "ethnicity": ["ethnicity"], "ethnicity_gender": ["ethnicity", "gender"]}
+CURVE_SAMPLE = 5000
+EIGENFACES_SHOWN = 16
+
+
+def gender_faces(faces: pd.DataFrame, gender: GenderConfig) -> pd.DataFrame:
+    """The task's faces with a role; the training split's faces are all `train` until sampled."""
+    usable = faces["face_found"] & faces["gender"].notna()
+    own = usable & faces["dataset"].isin(gender.datasets)
+    if gender.min_age is not None:
+        own &= faces["age"].notna() & (faces["age"] >= gender.min_age)
+    cross = usable & faces["dataset"].isin(gender.cross_datasets) & ~faces["dataset"].isin(gender.datasets)
+    rows = faces[own | cross].copy()
+    rows["role"] = np.where(~rows["dataset"].isin(gender.datasets), "cross",
+                            np.where(rows["split"] == "train", "train", "test"))
+    return rows.sort_values("crop_index").reset_index(drop=True)
+
+
+def undersample(rows: pd.DataFrame, columns: list[str], seed: int) -> pd.Index:
+    """Index of a seeded sample with every group (by `columns`) cut to the smallest group's size."""
+    keys = rows[columns].astype(object).fillna("unknown")
+    smallest = int(keys.value_counts().min())
+    kept = [members.sample(n=smallest, random_state=seed).index
+            for _, members in rows.groupby([keys[c] for c in columns], sort=True)]
+    return pd.Index(np.sort(np.concatenate(kept)))
+
+
+def select_training(rows: pd.DataFrame, gender: GenderConfig, seed: int) -> pd.DataFrame:
+    """Mark training faces dropped by balancing or by the max_train sample as `unused`."""
+    train = rows[rows["role"] == "train"]
+    kept = train.index
+    if gender.balance != "none":
+        kept = undersample(train, BALANCE_GROUPS[gender.balance], seed)
+    if gender.max_train and len(kept) > gender.max_train:
+        kept = pd.Index(np.sort(train.loc[kept].sample(n=gender.max_train, random_state=seed).index))
+    rows = rows.copy()
+    rows.loc[train.index.difference(kept), "role"] = "unused"
+    return rows
+
+
+def load_crops(crops: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """The crops at `indices`, flattened to one row of pixels each."""
+    return np.asarray(crops[np.asarray(indices)]).reshape(len(indices), -1)
+
+
+def transform_all(transformer, crops: np.ndarray, indices: np.ndarray, batch_size: int) -> np.ndarray:
+    """Features of every listed crop, a batch at a time so memory stays flat."""
+    parts = [transformer.transform(load_crops(crops, part)) for part in batches(list(indices), batch_size)]
+    return np.concatenate(parts)
+
+
+def variance_curve(cfg: Config, train_crops: np.ndarray) -> pd.DataFrame:
+    """Cumulative explained variance of up to curve_components eigenfaces, on a seeded training sample."""
+    rng = np.random.default_rng(cfg.seed)
+    sample = train_crops[np.sort(rng.permutation(len(train_crops))[:CURVE_SAMPLE])]
+    block = eigen_block(cfg.features, int(np.sqrt(sample.shape[1])), cfg.seed)
+    n = min(max(cfg.features.eigen.curve_components, cfg.features.eigen.n_components), *sample.shape)
+    block.set_params(pca=PCA(n, svd_solver="randomized", random_state=cfg.seed))
+    block.fit(sample)
+    ratio = np.cumsum(block.named_steps["pca"].explained_variance_ratio_)
+    return pd.DataFrame({"components": np.arange(1, n + 1), "explained_variance": ratio.round(6)})
+
+
+def extract_eigen(cfg: Config, run: StageRun) -> None:
+    if cfg.features is None or cfg.gender is None:
+        raise StageError("params.yaml has no features or gender section: run `genrec compose`")
+    faces = pd.read_parquet(require(FACES, "haar-crop"))
+    rows = select_training(gender_faces(faces, cfg.gender), cfg.gender, cfg.seed)
+    train = rows.loc[rows["role"] == "train", "crop_index"].to_numpy()
+    if len(train) == 0 or rows.loc[rows["role"] == "train", "gender"].nunique() < 2:
+        raise StageError(f"no training faces of both genders in {list(cfg.gender.datasets)}: "
+                         "check gender.datasets, gender.min_age and filter.datasets")
+    crops = np.load(require(CROPS, "haar-crop"), mmap_mode="r")
+    size = crops.shape[1]
+    train_crops = load_crops(crops, train)
+    log.info("fitting %s features on %d training faces", "+".join(cfg.features.blocks), len(train))
+    transformer = clone(face_features(cfg.features, size, cfg.seed)).fit(train_crops)
+    features = transform_all(transformer, crops, rows["crop_index"].to_numpy(), cfg.compute.batch_size)
+    columns = feature_names(transformer, train_crops[:1])
+    table = pd.concat([rows[LABEL_COLUMNS].reset_index(drop=True),
+                       pd.DataFrame(features, columns=columns)], axis=1)
+    write_parquet(EIGEN_FEATURES, table)
+    save_model(transformer, EIGEN_TRANSFORMER, {
+        "stage": "extract-eigen", "blocks": list(cfg.features.blocks), "input_size": size, "features": columns,
+    })
+
+    metrics = {
+        "blocks": list(cfg.features.blocks), "n_features": len(columns),
+        "faces": {role: int((rows["role"] == role).sum()) for role in ("train", "unused", "test", "cross")},
+    }
+    if "eigen" in cfg.features.blocks:
+        metrics["n_components"] = cfg.features.eigen.n_components
+        metrics["explained_variance"] = round(eigen_explained_variance(transformer), 6)
+        curve = variance_curve(cfg, train_crops)
+        write_csv(PLOTS / "eigen_variance.csv", curve)
+        variance_figure(curve, cfg.features.eigen.n_components, FIGURES / "eigen_variance.png")
+        eigenfaces_figure(eigenfaces(transformer)[:EIGENFACES_SHOWN], FIGURES / "eigenfaces.png")
+        for path in (PLOTS / "eigen_variance.csv", FIGURES / "eigen_variance.png", FIGURES / "eigenfaces.png"):
+            run.log_artifact(path)
+    write_json(METRICS / "eigen.json", metrics)
+    run.log_metrics(metrics)
+    run.log_artifact(METRICS / "eigen.json")
+    log.info("features %s: %d columns; faces %s; explained variance %s", metrics["blocks"], len(columns),
+             metrics["faces"], metrics.get("explained_variance"))
+
+
+def main() -> None:
+    run_stage("extract-eigen", ["seed", "features", "gender", "compute"], extract_eigen)
+
+
+if __name__ == "__main__":
+    main()
