@@ -14,9 +14,12 @@ from pipeline.video import Frame
 def face_region(gray: np.ndarray, crop: CropConfig, scale: float) -> np.ndarray | None:
     """The largest face with a margin (side = scale x the box), cut from the frame; None without a face."""
     boxes = detect_faces(gray, crop)
-    if len(boxes) == 0:
-        return None
-    x, y, w, h = boxes[0]
+    return region_around(gray, boxes[0], scale) if len(boxes) else None
+
+
+def region_around(gray: np.ndarray, box, scale: float) -> np.ndarray | None:
+    """A square of side scale x the box's longer side, centred on the box, clipped to the frame."""
+    x, y, w, h = box
     side = scale * max(w, h)
     cx, cy = x + w / 2, y + h / 2
     x0, y0 = max(0, int(round(cx - side / 2))), max(0, int(round(cy - side / 2)))

@@ -21,8 +21,9 @@ class Frame:
     image: np.ndarray  # BGR
 
 
-def sample_frames(path: str, every_s: float = 1.0, max_frames: int = 20) -> list[Frame]:
-    """One frame every `every_s` seconds (the first one included), at most `max_frames`."""
+def sample_frames(path: str, every_s: float = 1.0, max_frames: int = 20, max_seconds: float | None = None) -> list[Frame]:
+    """One frame every `every_s` seconds (the first one included), at most `max_frames`, from the first
+    `max_seconds` (None: the whole video)."""
     capture = cv2.VideoCapture(path)
     if not capture.isOpened():
         raise VideoError(f"cannot open video {path}: missing, not a video, or a codec OpenCV lacks")
@@ -32,7 +33,8 @@ def sample_frames(path: str, every_s: float = 1.0, max_frames: int = 20) -> list
         step = max(1, int(round(fps * every_s)))
         frames: list[Frame] = []
         index = 0
-        while len(frames) < max_frames and capture.grab():
+        last = None if max_seconds is None else int(max_seconds * fps)
+        while len(frames) < max_frames and (last is None or index <= last) and capture.grab():
             if index % step == 0:
                 ok, image = capture.retrieve()
                 if ok and image is not None:
