@@ -1,6 +1,6 @@
 # One command to set up and run the pipeline, one to set up and run the tests.
 #   make repro   creates .venv, installs genrec, runs `dvc repro`
-#   make test    creates .venv, installs genrec with its test tools, runs pytest
+#   make test    creates .venv, installs genrec with its test tools (and Chromium), runs pytest
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(abspath $(VENV))/bin
@@ -9,7 +9,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: setup repro test ui bench
+.PHONY: setup browser repro test ui bench serve
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +22,20 @@ setup: $(VENV)/.installed
 repro: setup
 	dvc repro
 
-test: setup
+# The web app's browser test drives Debian's Chromium (apt, as root or with sudo).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; }
+
+test: setup browser
 	python -m pytest
 
 ui: setup
 	mlflow ui
+
+serve: setup
+	genrec serve
 
 bench: setup
 	python benchmarks/haar_crop.py

@@ -55,13 +55,14 @@ def base_params(**overrides) -> dict:
     return params
 
 
-def run_stage(module: str, workdir: Path, params: dict, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_stage(module: str, workdir: Path, params: dict, env: dict | None = None,
+              args: list[str] | None = None) -> subprocess.CompletedProcess:
     """Run `python -m pipeline.stages.<module>` in `workdir` with these params; MLflow store in workdir."""
     params_file = workdir / "params.yaml"
     params_file.write_text(yaml.safe_dump(params))
     full_env = {**os.environ, "GENREC_PARAMS": str(params_file), "DVC_ROOT": str(workdir), **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", f"pipeline.stages.{module}"], cwd=workdir, env=full_env,
+        [sys.executable, "-m", f"pipeline.stages.{module}", *(args or [])], cwd=workdir, env=full_env,
         capture_output=True, text=True, timeout=600,
     )
 
@@ -69,3 +70,32 @@ def run_stage(module: str, workdir: Path, params: dict, env: dict | None = None)
 def copy_images(paths, dest: Path) -> list[Path]:
     dest.mkdir(parents=True, exist_ok=True)
     return [Path(shutil.copy(path, dest / Path(path).name)) for path in paths]
+
+
+UTK_SAMPLE = 1500  # images per data set in the `trained` project
+
+
+def trained_params() -> dict:
+    """Smoke params for a small real project: 1,500 UTKFace and LFW images, CelebA and DCGAN, no videos."""
+    params = base_params()
+    params["filter"] = {**params["filter"], "datasets": ["utkface", "lfw", "celeba", "dcgan"],
+                        "max_per_dataset": UTK_SAMPLE}
+    params["spectrum"] = {**params["spectrum"], "videos": None, "max_per_class": 300}
+    params["models"]["gender"]["candidates"]["svm_rbf"]["grid"] = {"kernel": ["rbf"], "C": [1, 10], "gamma": [0.003]}
+    return params
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, raw) -> Path:
+    """A project whose stages ran for real up to both models: filter, haar-crop, extract-eigen,
+    grid-search@gender, extract-spectrum, grid-search@fake (its own MLflow store)."""
+    work = tmp_path_factory.mktemp("trained")
+    (work / "data" / "raw").mkdir(parents=True)
+    for name in ("utkface", "lfw", "celeba", "dcgan"):
+        (work / "data" / "raw" / name).symlink_to(raw / name)
+    params = trained_params()
+    for stage, args in [("filter_small_images", []), ("haar_crop", []), ("extract_eigen", []),
+                        ("grid_search", ["gender"]), ("extract_spectrum", []), ("grid_search", ["fake"])]:
+        result = run_stage(stage, work, params, args=args)
+        assert result.returncode == 0, f"{stage} {args}: {result.stderr[-3000:]}"
+    return work

@@ -18,7 +18,8 @@ from test_tracking import runs
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["download", "filter-small-images", "haar-crop", "extract-spectrum", "grid-search@fake"]
+STAGES = ["download", "filter-small-images", "haar-crop", "extract-eigen", "extract-spectrum", "grid-search@gender",
+          "grid-search@fake", "evaluate-by-ethnicity"]
 
 
 def project_files() -> list[str]:
@@ -54,10 +55,10 @@ def project(tmp_path_factory, mirror):
     env.pop("GENREC_PARAMS", None)
     env.pop("DVC_ROOT", None)
 
-    def sh(*args, timeout=900):
+    def sh(*args, timeout=900, stdout_only=False):
         result = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
         assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
-        return result.stdout + result.stderr
+        return result.stdout if stdout_only else result.stdout + result.stderr
 
     sh("git", "init", "-q")
     sh(sys.executable, "-m", "pipeline.cli", "compose", "experiment=smoke")
@@ -75,13 +76,28 @@ def test_dvc_repro_runs_every_stage_then_nothing(project):
     assert crop["detection_rate"]["utkface"] >= 0.9 and crop["detection_rate"]["lfw"] >= 0.9
     fake = json.loads((root / "metrics" / "fake.json").read_text())
     assert fake["test"]["accuracy"] >= 0.9 and fake["n"] == {"train": 320, "test": 80}
+    gender = json.loads((root / "metrics" / "gender.json").read_text())
+    for section, key in [("cv", "best_score"), ("cv", "best_params"), ("train", "accuracy"), ("test", "accuracy"),
+                         ("test", "balanced_accuracy"), ("test", "roc_auc"), ("test", "accuracy_by_group")]:
+        assert key in gender[section], (section, key)
+    assert gender["cross_dataset"]["lfw"]["n"] > 150
+    evaluation = json.loads((root / "metrics" / "evaluation.json").read_text())
+    assert evaluation["model"]["registered_version"] == "1"
+    assert evaluation["table1"]["scored"] > 0 and evaluation["table2"]["scored"] > 0
+    assert (root / "metrics" / "tables.md").is_file()
     lock = yaml.safe_load((root / "dvc.lock").read_text())
     assert set(lock["stages"]) == set(STAGES)
 
     client, found = runs(root)
     assert sorted(r.data.tags["genrec.stage"] for r in found) == sorted(STAGES)
-    versions = client.search_model_versions("name='genrec-fakeface'")
-    assert len(versions) == 1 and versions[0].run_id in {r.info.run_id for r in found}
+    for name in ("genrec-fakeface", "genrec-gender"):
+        versions = client.search_model_versions(f"name='{name}'")
+        assert len(versions) == 1 and versions[0].run_id in {r.info.run_id for r in found}
+    # The registered gender model serves `genrec predict` as the pipeline's own file does.
+    chip = next((root / "data" / "raw" / "utkface").rglob("*.jpg"))
+    by_file, by_registry = (json.loads(sh("genrec", "predict", "--json", *model, str(chip), stdout_only=True))
+                            for model in ([], ["--model", "models:/genrec-gender/1"]))
+    assert by_file[0]["status"] == "ok" and by_file == by_registry
     crop_run = next(r for r in found if r.data.tags["genrec.stage"] == "haar-crop")
     assert crop_run.data.params["crop.padding"] == "0.25"
     assert crop_run.data.metrics["detection_rate.utkface"] == crop["detection_rate"]["utkface"]
