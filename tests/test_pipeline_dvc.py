@@ -94,7 +94,7 @@ def test_dvc_repro_runs_every_stage_then_nothing(project):
         versions = client.search_model_versions(f"name='{name}'")
         assert len(versions) == 1 and versions[0].run_id in {r.info.run_id for r in found}
     # The registered gender model serves `genrec predict` as the pipeline's own file does.
-    chip = next((root / "data" / "raw" / "utkface").rglob("*.jpg"))
+    chip = next((root / "data" / "raw" / "utkface").rglob("35_0_0_*.jpg"))  # an adult face
     by_file, by_registry = (json.loads(sh("genrec", "predict", "--json", *model, str(chip), stdout_only=True))
                             for model in ([], ["--model", "models:/genrec-gender/1"]))
     assert by_file[0]["status"] == "ok" and by_file == by_registry

@@ -10,12 +10,14 @@ the `train` faces and applied to every selected face.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.decomposition import PCA
 
-from pipeline.config import Config, GenderConfig
+from pipeline.config import Config, FeaturesConfig, GenderConfig
 from pipeline.features.faces import eigen_block, eigen_explained_variance, eigenfaces, face_features, feature_names
 from pipeline.io import write_csv, write_json, write_parquet
 from pipeline.models import save_model
@@ -91,6 +93,20 @@ def variance_curve(cfg: Config, train_crops: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"components": np.arange(1, n + 1), "explained_variance": ratio.round(6)})
 
 
+def fit_to_sample(features: FeaturesConfig, n_train: int) -> FeaturesConfig:
+    """PCA cannot have more components than training faces: cap them (small experiments), saying so."""
+    eigen, hog = features.eigen, features.hog
+    if "eigen" in features.blocks and eigen.n_components > n_train:
+        log.warning("features.eigen.n_components=%d exceeds the %d training faces: using %d",
+                    eigen.n_components, n_train, n_train)
+        eigen = dataclasses.replace(eigen, n_components=n_train)
+    if "hog" in features.blocks and hog.n_components and hog.n_components > n_train:
+        log.warning("features.hog.n_components=%d exceeds the %d training faces: using %d",
+                    hog.n_components, n_train, n_train)
+        hog = dataclasses.replace(hog, n_components=n_train)
+    return dataclasses.replace(features, eigen=eigen, hog=hog)
+
+
 def extract_eigen(cfg: Config, run: StageRun) -> None:
     if cfg.features is None or cfg.gender is None:
         raise StageError("params.yaml has no features or gender section: run `genrec compose`")
@@ -104,7 +120,8 @@ def extract_eigen(cfg: Config, run: StageRun) -> None:
     size = crops.shape[1]
     train_crops = load_crops(crops, train)
     log.info("fitting %s features on %d training faces", "+".join(cfg.features.blocks), len(train))
-    transformer = clone(face_features(cfg.features, size, cfg.seed)).fit(train_crops)
+    features_cfg = fit_to_sample(cfg.features, len(train))
+    transformer = clone(face_features(features_cfg, size, cfg.seed)).fit(train_crops)
     features = transform_all(transformer, crops, rows["crop_index"].to_numpy(), cfg.compute.batch_size)
     columns = feature_names(transformer, train_crops[:1])
     table = pd.concat([rows[LABEL_COLUMNS].reset_index(drop=True),
@@ -119,11 +136,11 @@ def extract_eigen(cfg: Config, run: StageRun) -> None:
         "faces": {role: int((rows["role"] == role).sum()) for role in ("train", "unused", "test", "cross")},
     }
     if "eigen" in cfg.features.blocks:
-        metrics["n_components"] = cfg.features.eigen.n_components
+        metrics["n_components"] = features_cfg.eigen.n_components
         metrics["explained_variance"] = round(eigen_explained_variance(transformer), 6)
         curve = variance_curve(cfg, train_crops)
         write_csv(PLOTS / "eigen_variance.csv", curve)
-        variance_figure(curve, cfg.features.eigen.n_components, FIGURES / "eigen_variance.png")
+        variance_figure(curve, features_cfg.eigen.n_components, FIGURES / "eigen_variance.png")
         eigenfaces_figure(eigenfaces(transformer)[:EIGENFACES_SHOWN], FIGURES / "eigenfaces.png")
         for path in (PLOTS / "eigen_variance.csv", FIGURES / "eigen_variance.png", FIGURES / "eigenfaces.png"):
             run.log_artifact(path)
