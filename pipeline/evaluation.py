@@ -8,6 +8,7 @@ the confidence (%), and the accuracy.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import numpy as np
@@ -41,8 +42,9 @@ def sample_per_cell(items: pd.DataFrame, per_cell: int | None, seed: int) -> pd.
 def item_result(faces: list[FacePrediction]) -> dict:
     """An image's result from its faces (largest first): the largest face's gender and confidence."""
     if not faces:
-        return {"status": "no_face", "faces": 0, "predicted": None, "confidence": None}
-    return {"status": "ok", "faces": len(faces), "predicted": faces[0].gender, "confidence": faces[0].confidence}
+        return {"status": "no_face", "faces": 0, "predicted": None, "confidence": None, "face_predictions": "[]"}
+    return {"status": "ok", "faces": len(faces), "predicted": faces[0].gender, "confidence": faces[0].confidence,
+            "face_predictions": json.dumps([face.as_dict() for face in faces])}
 
 
 def video_result(summary: dict) -> dict:
@@ -63,7 +65,7 @@ def evaluate_items(items: pd.DataFrame, predict: Callable[[pd.Series], dict]) ->
         except (OSError, ValueError, RuntimeError) as error:
             result = {"status": "skipped", "faces": 0, "predicted": None, "confidence": None, "reason": str(error)}
         results.append({**item.to_dict(), **result})
-    columns = ["status", "faces", "predicted", "confidence", "frames", "reason"]
+    columns = ["status", "faces", "predicted", "confidence", "frames", "reason", "face_predictions"]
     frame = pd.DataFrame(results)
     for column in columns:
         if column not in frame:

@@ -257,5 +257,8 @@ def test_utkface_tables_real_and_swapped_faces_of_the_same_targets(trained):
         source = faces.loc[row.source]
         assert (source["role"], source["ethnicity"], source["gender"]) == ("test", row.ethnicity, row.gender)
     assert tables["table1"]["n"].sum() == summary["table1"]["scored"] > 0
+    for row in real[real["status"] == "ok"].itertuples():  # every face found, with its gender and confidence
+        faces = json.loads(row.face_predictions)
+        assert len(faces) == row.faces and faces[0]["confidence"] == row.confidence
     assert (trained / "metrics" / "figures" / "face_swaps.png").stat().st_size > 0
     assert "| African | men |" in (trained / "metrics" / "tables.md").read_text()

@@ -35,7 +35,7 @@ ITEMS = DATA / "evaluation" / "items.parquet"
 GENDERS = ["male", "female"]
 TITLES = {"table1": "Table 1: real faces", "table2": "Table 2: fake faces"}
 ITEM_COLUMNS = ["table", "path", "source", "media", "ethnicity", "gender", "status", "faces", "frames", "predicted",
-                "confidence", "reason"]
+                "confidence", "reason", "face_predictions"]
 
 
 def read_image(path: str) -> np.ndarray:
