@@ -67,6 +67,15 @@ def run_stage(module: str, workdir: Path, params: dict, env: dict | None = None,
     )
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on at the moment, on loopback."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def copy_images(paths, dest: Path) -> list[Path]:
     dest.mkdir(parents=True, exist_ok=True)
     return [Path(shutil.copy(path, dest / Path(path).name)) for path in paths]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, free_port
 from test_tracking import runs
 
 pytestmark = pytest.mark.slow
@@ -140,13 +140,10 @@ def test_queued_experiments_run_in_parallel_and_all_reach_mlflow(project):
 
 def test_mlflow_ui_started_in_the_repository_serves_the_stage_runs(project):
     """`mlflow ui` in the repository root (its default store is ./mlflow.db) lists every stage run."""
-    import socket
     import urllib.request
 
     root, _ = project
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "mlflow"), "ui", "--host", "127.0.0.1", "--port", str(port)],

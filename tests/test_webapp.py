@@ -6,7 +6,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import trained_params
+from conftest import free_port, trained_params
 from pipeline.config import config_from_dict
 from pipeline.models import ModelError
 
@@ -165,12 +164,6 @@ def test_without_trained_models_the_app_refuses_to_start(trained, tmp_path):
     params = serve_params(trained, tmp_path, gender_model=str(tmp_path / "none.joblib"))
     with pytest.raises(ModelError, match="dvc repro"):
         create_app(config_from_dict(params))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -44,17 +46,18 @@ def fake_task_data(cfg: Config) -> tuple[pd.DataFrame, list[str], np.ndarray]:
     return table, columns, labels
 
 
-def score_videos(cfg: Config, model) -> dict:
-    """Frame- and video-level fake scores on the labelled videos; unreadable ones are counted and named."""
+def labelled_videos(cfg: Config) -> pd.DataFrame:
+    """The labelled video set named by spectrum.videos.dataset."""
+    name = cfg.spectrum.videos.dataset
+    if name not in cfg.datasets:
+        raise StageError(f"spectrum.videos.dataset names {name!r}, which datasets does not define")
+    source = cfg.datasets[name]
+    return read_dataset(source.reader, RAW / source.name / source.root, source.name, **source.options)
+
+
+def sampled_frames(videos: pd.DataFrame, cfg: Config, skipped: dict) -> Iterator[tuple[Any, list]]:
+    """Each readable video's row with its sampled frames, one video at a time; unreadable ones go to `skipped`."""
     videos_cfg = cfg.spectrum.videos
-    if videos_cfg.dataset not in cfg.datasets:
-        raise StageError(f"spectrum.videos.dataset names {videos_cfg.dataset!r}, which datasets does not define")
-    source = cfg.datasets[videos_cfg.dataset]
-    videos = read_dataset(source.reader, RAW / source.name / source.root, source.name, **source.options)
-    frame_detector = dataclasses.replace(
-        cfg.crop, detect_side=videos_cfg.detect_side, min_face=videos_cfg.min_face, padding=0.0
-    )
-    results, skipped = [], {}
     for row in videos.itertuples():
         try:
             frames = sample_frames(row.path, videos_cfg.every_s, videos_cfg.max_frames)
@@ -62,6 +65,18 @@ def score_videos(cfg: Config, model) -> dict:
             skipped[row.path] = str(error)
             log.warning("skipped video: %s", error)
             continue
+        yield row, frames
+
+
+def score_videos(cfg: Config, model) -> dict:
+    """Frame- and video-level fake scores on the labelled videos; unreadable ones are counted and named."""
+    videos_cfg = cfg.spectrum.videos
+    videos = labelled_videos(cfg)
+    frame_detector = dataclasses.replace(
+        cfg.crop, detect_side=videos_cfg.detect_side, min_face=videos_cfg.min_face, padding=0.0
+    )
+    results, skipped = [], {}
+    for row, frames in sampled_frames(videos, cfg, skipped):
         scores = frame_scores(frames, model, frame_detector, cfg.spectrum.n_points, videos_cfg.face_scale)
         gender = None if pd.isna(row.gender) else row.gender
         results.append({"path": row.path, "label": row.real_fake, "gender": gender, **video_score(scores),
@@ -157,17 +172,9 @@ def gender_extras(cfg: Config, data: TaskData, model) -> dict:
 
 def gender_videos(cfg: Config, predictor: GenderModel) -> dict:
     """The gender model on the labelled videos: each video's gender and mean confidence."""
-    videos_cfg = cfg.spectrum.videos
-    source = cfg.datasets[videos_cfg.dataset]
-    videos = read_dataset(source.reader, RAW / source.name / source.root, source.name, **source.options)
+    videos = labelled_videos(cfg)
     results, skipped = [], {}
-    for row in videos.itertuples():
-        try:
-            frames = sample_frames(row.path, videos_cfg.every_s, videos_cfg.max_frames)
-        except VideoError as error:
-            skipped[row.path] = str(error)
-            log.warning("skipped video: %s", error)
-            continue
+    for row, frames in sampled_frames(videos, cfg, skipped):
         faces = [predictor.faces(cv2.cvtColor(f.image, cv2.COLOR_BGR2GRAY), largest_only=True) for f in frames]
         label = None if pd.isna(row.gender) else row.gender
         results.append({"path": row.path, "label": label, "real_fake": row.real_fake,
