@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.features.spectrum import ring_operator, spectra_of_files, spectra_of_images
+from pipeline.features.spectrum import CACHE_BATCH, ring_operator, spectra_of_batch, spectra_of_files, spectra_of_images
 from reference.spectrum_reference import azimuthal_average, spectrum_of_file, spectrum_of_gray
 
 SHAPES = [(218, 178), (128, 128), (100, 100), (101, 77), (77, 101), (99, 99), (64, 90), (250, 250)]
@@ -25,6 +25,18 @@ def test_real_images_of_their_own_sizes_match_the_oracle(photos):
     reference = np.array([spectrum_of_gray(gray) for gray in photos])
     assert {gray.shape for gray in photos} == {(218, 178), (128, 128), (250, 250)}
     np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-6)
+
+
+def test_reused_arrays_carry_nothing_from_one_batch_to_the_next(photos):
+    """Sizes alternating, partial batches, a batch larger than the reused workspace: each row is its own image's."""
+    mixed = photos[::-1] + photos[::3]
+    np.testing.assert_allclose(
+        spectra_of_images(mixed, 80), [spectrum_of_gray(gray) for gray in mixed], rtol=0, atol=1e-6
+    )
+    celeba = photos[: 2 * CACHE_BATCH + 1]
+    np.testing.assert_allclose(
+        spectra_of_batch(np.stack(celeba), 80), [spectrum_of_gray(gray) for gray in celeba], rtol=0, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -11,21 +11,28 @@ depends only on the image size is computed once per size:
   ring once its mirrored pixels are folded onto it;
 - the cubic interpolation: linear in the profile, so a (N x rings) matrix.
 
-A batch of same-size images is then one rfft2, one log, two matrix products.
+A batch of same-size images is then one real FFT, one log, two matrix products.
+The FFT is ducc0's (the successor of the pocketfft inside numpy and scipy):
+the same double-precision transform, about 2.4x faster on CelebA's 218x178
+images, whose sides have the large prime factors 109 and 89.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+import threading
 from functools import lru_cache
 
 import cv2
+import ducc0
 import numpy as np
-import scipy.fft
 import scipy.sparse
 from scipy.interpolate import interp1d
 
 EPSILON = 1e-8
+# Images per FFT batch: small enough that a batch's arrays stay in the CPU's
+# cache (CelebA on one pinned core: 4 images 0.53 ms/image, 16 0.6-0.9 ms).
+CACHE_BATCH = 4
 
 
 def feature_columns(n_points: int) -> list[str]:
@@ -78,12 +85,42 @@ def interpolation_operator(length: int, n_points: int) -> np.ndarray:
     return interp1d(points, np.eye(length), kind="cubic", axis=0)(targets)
 
 
-def spectra_of_batch(grays: np.ndarray, n_points: int, workers: int = 1) -> np.ndarray:
+class Workspace:
+    """The FFT's arrays for batches of up to `batch` images of one size, reused batch after batch.
+
+    Fresh multi-megabyte arrays for every batch cost page faults, ~14% of the
+    time on CelebA; reused arrays keep the stage compute-bound.
+    """
+
+    def __init__(self, batch: int, shape: tuple[int, int]):
+        height, width = shape
+        self.shape = shape
+        self.pixels = np.empty((batch, height, width))
+        self.spectrum = np.empty((batch, height, width // 2 + 1), dtype=np.complex128)
+        self.magnitude = np.empty((batch, height * (width // 2 + 1)))
+
+
+_reusable = threading.local()
+
+
+def workspace_for(shape: tuple[int, int]) -> Workspace:
+    """This thread's workspace for CACHE_BATCH images of `shape`, kept while the size repeats."""
+    current = getattr(_reusable, "workspace", None)
+    if current is None or current.shape != shape:
+        current = _reusable.workspace = Workspace(CACHE_BATCH, shape)
+    return current
+
+
+def spectra_of_batch(grays: np.ndarray, n_points: int) -> np.ndarray:
     """Features of a (batch, height, width) stack of same-size grayscale images."""
     batch, height, width = grays.shape
-    spectrum = scipy.fft.rfft2(grays.astype(np.float64), axes=(1, 2), workers=workers)
+    work = workspace_for((height, width)) if batch <= CACHE_BATCH else Workspace(batch, (height, width))
+    pixels, spectrum, magnitude = work.pixels[:batch], work.spectrum[:batch], work.magnitude[:batch]
+    np.copyto(pixels, grays)
+    # One thread: parallelism comes from the joblib workers, one batch each.
+    ducc0.fft.r2c(pixels, axes=(1, 2), nthreads=1, out=spectrum)
     spectrum += EPSILON
-    magnitude = np.abs(spectrum).reshape(batch, -1)
+    np.abs(spectrum.reshape(batch, -1), out=magnitude)
     np.log(magnitude, out=magnitude)
     magnitude *= 20
     profiles = magnitude @ ring_operator((height, width))
@@ -91,14 +128,16 @@ def spectra_of_batch(grays: np.ndarray, n_points: int, workers: int = 1) -> np.n
     return features / features[:, :1]
 
 
-def spectra_of_images(grays: Sequence[np.ndarray], n_points: int, workers: int = 1) -> np.ndarray:
-    """Features of images of any sizes, row for row (same-size images share one batch)."""
+def spectra_of_images(grays: Sequence[np.ndarray], n_points: int) -> np.ndarray:
+    """Features of images of any sizes, row for row (same-size images share batches)."""
     features = np.empty((len(grays), n_points))
     by_shape: dict[tuple[int, int], list[int]] = {}
     for index, gray in enumerate(grays):
         by_shape.setdefault(gray.shape, []).append(index)
-    for indices in by_shape.values():
-        features[indices] = spectra_of_batch(np.stack([grays[i] for i in indices]), n_points, workers)
+    for same_shape in by_shape.values():
+        for start in range(0, len(same_shape), CACHE_BATCH):
+            indices = same_shape[start : start + CACHE_BATCH]
+            features[indices] = spectra_of_batch(np.stack([grays[i] for i in indices]), n_points)
     return features
 
 
