@@ -120,7 +120,7 @@ def confusion_figure(counts: np.ndarray, labels: Sequence[str], title: str, path
     save_figure(fig, path)
 
 
-def variance_figure(curve: pd.DataFrame, chosen: int, path: str | Path) -> None:
+def variance_figure(curve: pd.DataFrame, chosen: int | None, path: str | Path) -> None:
     """The paper's Figure 1: cumulative explained variance against the number of eigenfaces."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.plot(curve["components"], curve["explained_variance"], linewidth=2)

@@ -71,6 +71,20 @@ def test_balancing_and_max_train_mark_dropped_training_faces_unused():
     assert (sampled["role"] == "train").sum() == 3
 
 
+def test_faces_without_an_ethnicity_do_not_shrink_the_ethnic_balance():
+    # Two training faces per ethnic group and one without a race (as in UTKFace): the unlabelled
+    # face is left out, and the groups keep two faces each rather than being cut to its group of one.
+    rows = pd.DataFrame({
+        "gender": ["male", "female"] * 3 + ["female"],
+        "ethnicity": ["African"] * 2 + ["Caucasian"] * 2 + ["Indian"] * 2 + [None],
+        "role": ["train"] * 7, "crop_index": range(7),
+    })
+    for balance in ("ethnicity", "ethnicity_gender"):
+        kept = select_training(rows, GenderConfig(datasets=("utk",), balance=balance), seed=1)
+        assert kept.loc[kept["role"] == "train", "crop_index"].tolist() == [0, 1, 2, 3, 4, 5], balance
+        assert kept.loc[6, "role"] == "unused"
+
+
 @pytest.fixture(scope="module")
 def real_crops(trained):
     faces = pd.read_parquet(trained / "data" / "crops" / "faces.parquet")
@@ -100,6 +114,23 @@ def test_pca_is_fitted_on_the_training_faces_only(trained):
     eigen = json.loads((trained / "metrics" / "eigen.json").read_text())
     assert eigen["faces"]["train"] == len(train) and 0.5 < eigen["explained_variance"] <= 1
     assert (trained / "metrics" / "figures" / "eigenfaces.png").stat().st_size > 0
+
+
+def test_features_without_eigenfaces_still_write_every_declared_output(trained, tmp_path):
+    # dvc.yaml declares the variance curve and eigenfaces sheet whatever the blocks: a HOG-only
+    # experiment (`features=hog`) must write them too, or `dvc exp run` fails after the stage.
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "crops").symlink_to(trained / "data" / "crops")
+    params = trained_params()
+    params["features"] = {"blocks": ["hog"], "hog": {**params["features"]["hog"], "n_components": 50}}
+    result = run_stage("extract_eigen", tmp_path, params)
+    assert result.returncode == 0, result.stderr[-3000:]
+    eigen = json.loads((tmp_path / "metrics" / "eigen.json").read_text())
+    assert eigen["blocks"] == ["hog"] and eigen["n_features"] == 50 and "explained_variance" not in eigen
+    curve = pd.read_csv(tmp_path / "metrics" / "plots" / "eigen_variance.csv")
+    assert len(curve) > 100 and curve["explained_variance"].is_monotonic_increasing
+    for figure in ("eigen_variance.png", "eigenfaces.png"):
+        assert cv2.imread(str(tmp_path / "metrics" / "figures" / figure)) is not None
 
 
 def test_grid_search_gender_reports_the_required_metrics(trained):

@@ -49,11 +49,20 @@ def gender_faces(faces: pd.DataFrame, gender: GenderConfig) -> pd.DataFrame:
 
 
 def undersample(rows: pd.DataFrame, columns: list[str], seed: int) -> pd.Index:
-    """Index of a seeded sample with every group (by `columns`) cut to the smallest group's size."""
-    keys = rows[columns].astype(object).fillna("unknown")
-    smallest = int(keys.value_counts().min())
-    kept = [members.sample(n=smallest, random_state=seed).index
-            for _, members in rows.groupby([keys[c] for c in columns], sort=True)]
+    """Index of a seeded sample with every group (by `columns`) cut to the smallest group's size.
+
+    Faces missing a balancing label (UTKFace has two without a race) cannot be placed in a
+    group: they are left out, not made a group of their own that would cut every group to its size.
+    """
+    labelled = rows.dropna(subset=columns)
+    if len(labelled) < len(rows):
+        log.info("balancing by %s leaves out %d training faces without a label", "+".join(columns),
+                 len(rows) - len(labelled))
+    if labelled.empty:
+        raise StageError(f"no training face has a {'+'.join(columns)} label to balance by")
+    groups = labelled.groupby(columns, sort=True, observed=True)
+    smallest = int(groups.size().min())
+    kept = [members.sample(n=smallest, random_state=seed).index for _, members in groups]
     return pd.Index(np.sort(np.concatenate(kept)))
 
 
@@ -63,6 +72,7 @@ def select_training(rows: pd.DataFrame, gender: GenderConfig, seed: int) -> pd.D
     kept = train.index
     if gender.balance != "none":
         kept = undersample(train, BALANCE_GROUPS[gender.balance], seed)
+        log.info("balanced by %s: %d of %d training faces kept", gender.balance, len(kept), len(train))
     if gender.max_train and len(kept) > gender.max_train:
         kept = pd.Index(np.sort(train.loc[kept].sample(n=gender.max_train, random_state=seed).index))
     rows = rows.copy()
@@ -81,16 +91,40 @@ def transform_all(transformer, crops: np.ndarray, indices: np.ndarray, batch_siz
     return np.concatenate(parts)
 
 
-def variance_curve(cfg: Config, train_crops: np.ndarray) -> pd.DataFrame:
-    """Cumulative explained variance of up to curve_components eigenfaces, on a seeded training sample."""
+def sample_eigenfaces(cfg: Config, train_crops: np.ndarray) -> PCA:
+    """PCA of up to curve_components eigenfaces on a seeded training sample (the paper's Figures 1 and 5).
+
+    Fitted whatever the feature blocks, so HOG- or LBP-only experiments keep the figures to compare.
+    """
     rng = np.random.default_rng(cfg.seed)
     sample = train_crops[np.sort(rng.permutation(len(train_crops))[:CURVE_SAMPLE])]
     block = eigen_block(cfg.features, int(np.sqrt(sample.shape[1])), cfg.seed)
     n = min(max(cfg.features.eigen.curve_components, cfg.features.eigen.n_components), *sample.shape)
     block.set_params(pca=PCA(n, svd_solver="randomized", random_state=cfg.seed))
-    block.fit(sample)
-    ratio = np.cumsum(block.named_steps["pca"].explained_variance_ratio_)
-    return pd.DataFrame({"components": np.arange(1, n + 1), "explained_variance": ratio.round(6)})
+    return block.fit(sample).named_steps["pca"]
+
+
+def variance_curve(pca: PCA) -> pd.DataFrame:
+    """Cumulative explained variance by number of eigenfaces."""
+    ratio = np.cumsum(pca.explained_variance_ratio_)
+    return pd.DataFrame({"components": np.arange(1, len(ratio) + 1), "explained_variance": ratio.round(6)})
+
+
+def write_figures(cfg: Config, features_cfg: FeaturesConfig, transformer, train_crops: np.ndarray,
+                  run: StageRun) -> None:
+    """The explained-variance curve and the first eigenfaces: the model's own when it uses eigenfaces."""
+    pca = sample_eigenfaces(cfg, train_crops)
+    curve = variance_curve(pca)
+    write_csv(PLOTS / "eigen_variance.csv", curve)
+    marked = features_cfg.eigen.n_components if "eigen" in features_cfg.blocks else None
+    variance_figure(curve, marked, FIGURES / "eigen_variance.png")
+    shown = eigenfaces(transformer)
+    if shown is None:
+        size = int(np.sqrt(pca.components_.shape[1]))
+        shown = pca.components_.reshape(-1, size, size)
+    eigenfaces_figure(shown[:EIGENFACES_SHOWN], FIGURES / "eigenfaces.png")
+    for path in (PLOTS / "eigen_variance.csv", FIGURES / "eigen_variance.png", FIGURES / "eigenfaces.png"):
+        run.log_artifact(path)
 
 
 def fit_to_sample(features: FeaturesConfig, n_train: int) -> FeaturesConfig:
@@ -138,12 +172,7 @@ def extract_eigen(cfg: Config, run: StageRun) -> None:
     if "eigen" in cfg.features.blocks:
         metrics["n_components"] = features_cfg.eigen.n_components
         metrics["explained_variance"] = round(eigen_explained_variance(transformer), 6)
-        curve = variance_curve(cfg, train_crops)
-        write_csv(PLOTS / "eigen_variance.csv", curve)
-        variance_figure(curve, features_cfg.eigen.n_components, FIGURES / "eigen_variance.png")
-        eigenfaces_figure(eigenfaces(transformer)[:EIGENFACES_SHOWN], FIGURES / "eigenfaces.png")
-        for path in (PLOTS / "eigen_variance.csv", FIGURES / "eigen_variance.png", FIGURES / "eigenfaces.png"):
-            run.log_artifact(path)
+    write_figures(cfg, features_cfg, transformer, train_crops, run)
     write_json(METRICS / "eigen.json", metrics)
     run.log_metrics(metrics)
     run.log_artifact(METRICS / "eigen.json")
