@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_stage, trained_params
+from test_tracking import runs
 from pipeline.config import FeaturesConfig, GenderConfig, HogConfig, LbpConfig
 from pipeline.features.faces import FeatureError, face_features, feature_names, minmax_rows
 from pipeline.stages.extract_eigen import gender_faces, select_training
@@ -275,7 +276,10 @@ def test_fakeavceleb_tables_from_a_tree_in_its_exact_layout(trained, fakeavceleb
             assert row.confidence_std == pytest.approx(cell["confidence"].std(ddof=1), abs=1e-3)
             assert row.accuracy == pytest.approx((cell["predicted"] == row.gender).mean(), abs=1e-3)
             assert (cell["confidence"].between(50, 100)).all()
-    assert summary["model"]["registered_version"] == "1"
+    assert summary["model"] == {"sha256": json.loads((trained / "data" / "models" / "gender.json").read_text())["sha256"]}
+    client, found = runs(trained)
+    evaluation_run = next(r for r in found if r.data.tags["genrec.stage"] == "evaluate-by-ethnicity")
+    assert evaluation_run.data.tags["genrec.gender_model_version"] == "1"
 
 
 def test_utkface_tables_real_and_swapped_faces_of_the_same_targets(trained):

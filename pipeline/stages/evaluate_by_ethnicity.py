@@ -158,13 +158,14 @@ def evaluate_by_ethnicity(cfg: Config, run: StageRun) -> None:
         swap_sheet([(read_image(r.source), read_image(r.path), swap_face(read_image(r.source), read_image(r.path)))
                     for r in swaps.itertuples()], FIGURES / "face_swaps.png")
 
-    version = model_version(record["sha256"])
-    evaluation = {**summaries, "model": {"sha256": record["sha256"], "registered_version": version}}
+    # The registry version depends on the MLflow store, so it goes to the run's tags, not to the DVC output:
+    # evaluation.json stays byte-identical on every machine that rebuilds it.
+    evaluation = {**summaries, "model": {"sha256": record["sha256"]}}
     if cfg.evaluation.videos:
         evaluation["videos"] = labelled_videos(cfg, video_model)
     write_json(METRICS / "evaluation.json", evaluation)
 
-    run.tags["genrec.gender_model_version"] = version
+    run.tags["genrec.gender_model_version"] = model_version(record["sha256"])
     run.tags["genrec.gender_model_sha256"] = record["sha256"]
     run.log_metrics({f"{name}/{cell}/{key}": value
                      for name, summary in summaries.items() for cell, values in summary["cells"].items()
