@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_stage, trained_params
-from test_tracking import runs
+from test_tracking import run_of_stage, runs
 from pipeline.config import FeaturesConfig, GenderConfig, HogConfig, LbpConfig
 from pipeline.features.faces import FeatureError, face_features, feature_names, minmax_rows
 from pipeline.stages.extract_eigen import gender_faces, select_training
@@ -277,8 +277,7 @@ def test_fakeavceleb_tables_from_a_tree_in_its_exact_layout(trained, fakeavceleb
             assert row.accuracy == pytest.approx((cell["predicted"] == row.gender).mean(), abs=1e-3)
             assert (cell["confidence"].between(50, 100)).all()
     assert summary["model"] == {"sha256": json.loads((trained / "data" / "models" / "gender.json").read_text())["sha256"]}
-    client, found = runs(trained)
-    evaluation_run = next(r for r in found if r.data.tags["genrec.stage"] == "evaluate-by-ethnicity")
+    evaluation_run = run_of_stage(runs(trained)[1], "evaluate-by-ethnicity")
     assert evaluation_run.data.tags["genrec.gender_model_version"] == "1"
 
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from conftest import REPO, free_port
-from test_tracking import runs
+from test_tracking import run_of_stage, runs
 
 pytestmark = pytest.mark.slow
 
@@ -93,14 +93,14 @@ def test_dvc_repro_runs_every_stage_then_nothing(project):
     for name in ("genrec-fakeface", "genrec-gender"):
         versions = client.search_model_versions(f"name='{name}'")
         assert len(versions) == 1 and versions[0].run_id in {r.info.run_id for r in found}
-    evaluation_run = next(r for r in found if r.data.tags["genrec.stage"] == "evaluate-by-ethnicity")
+    evaluation_run = run_of_stage(found, "evaluate-by-ethnicity")
     assert evaluation_run.data.tags["genrec.gender_model_version"] == "1"
     # The registered gender model serves `genrec predict` as the pipeline's own file does.
     chip = next((root / "data" / "raw" / "utkface").rglob("35_0_0_*.jpg"))  # an adult face
     by_file, by_registry = (json.loads(sh("genrec", "predict", "--json", *model, str(chip), stdout_only=True))
                             for model in ([], ["--model", "models:/genrec-gender/1"]))
     assert by_file[0]["status"] == "ok" and by_file == by_registry
-    crop_run = next(r for r in found if r.data.tags["genrec.stage"] == "haar-crop")
+    crop_run = run_of_stage(found, "haar-crop")
     assert crop_run.data.params["crop.padding"] == "0.25"
     assert crop_run.data.metrics["detection_rate.utkface"] == crop["detection_rate"]["utkface"]
     assert {a.path for a in client.list_artifacts(crop_run.info.run_id)} >= {"haar_crop.json", "face_crops.png"}

@@ -35,6 +35,11 @@ def runs(root: Path):
     return client, client.search_runs([experiment.experiment_id], max_results=1000) if experiment else []
 
 
+def run_of_stage(found, stage: str):
+    """The newest of these runs logged by `stage` (search_runs lists the newest first)."""
+    return next(r for r in found if r.data.tags["genrec.stage"] == stage)
+
+
 def test_parallel_stage_runs_from_other_directories_all_land_in_the_root_store(tmp_path):
     root, elsewhere = tmp_path / "repo", tmp_path / "exps" / "copy"
     root.mkdir()
