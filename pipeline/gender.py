@@ -7,7 +7,6 @@ here exactly as haar-crop cropped the training faces (the Haar box, resized).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,8 @@ class FacePrediction:
 
 def photo_detector(crop: CropConfig, gender: GenderConfig) -> CropConfig:
     """haar-crop's detector, set for faces anywhere in a photo or frame rather than in a chip."""
-    return dataclasses.replace(crop, detect_side=gender.detect_side, min_face=gender.min_face, padding=gender.padding)
+    return crop.model_copy(update={"detect_side": gender.detect_side, "min_face": gender.min_face,
+                              "padding": gender.padding})
 
 
 class GenderModel:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 
 import cv2
 import numpy as np
@@ -26,7 +25,7 @@ def iou(a, b) -> float:
 def test_padding_lets_the_cascade_find_utkface_chips(utk_images):
     sample = [str(p) for p in utk_images[::400]]  # 60 chips across ages
     padded = crop_largest_faces(sample, FAST)
-    bare = crop_largest_faces(sample, dataclasses.replace(FAST, padding=0.0))
+    bare = crop_largest_faces(sample, FAST.model_copy(update={"padding": 0.0}))
     assert (padded.n_faces > 0).mean() >= 0.9
     assert (padded.n_faces > 0).mean() > (bare.n_faces > 0).mean()
 

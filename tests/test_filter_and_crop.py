@@ -44,7 +44,7 @@ def bad_folder(tmp_path_factory, utk_images) -> Path:
 
 def mixed_params() -> dict:
     params = base_params()
-    params["datasets"] = {"mixed": {
+    params["datasets"] = {**params["datasets"], "mixed": {
         "reader": "image_folder", "archive": "mixed.tar.gz", "sha256": "0" * 64, "root": "images",
         "options": {"label": "real"},
     }}

@@ -10,8 +10,6 @@ the `train` faces and applied to every selected face.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
@@ -133,12 +131,12 @@ def fit_to_sample(features: FeaturesConfig, n_train: int) -> FeaturesConfig:
     if "eigen" in features.blocks and eigen.n_components > n_train:
         log.warning("features.eigen.n_components=%d exceeds the %d training faces: using %d",
                     eigen.n_components, n_train, n_train)
-        eigen = dataclasses.replace(eigen, n_components=n_train)
+        eigen = eigen.model_copy(update={"n_components": n_train})
     if "hog" in features.blocks and hog.n_components and hog.n_components > n_train:
         log.warning("features.hog.n_components=%d exceeds the %d training faces: using %d",
                     hog.n_components, n_train, n_train)
-        hog = dataclasses.replace(hog, n_components=n_train)
-    return dataclasses.replace(features, eigen=eigen, hog=hog)
+        hog = hog.model_copy(update={"n_components": n_train})
+    return features.model_copy(update={"eigen": eigen, "hog": hog})
 
 
 def extract_eigen(cfg: Config, run: StageRun) -> None:

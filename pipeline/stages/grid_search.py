@@ -6,7 +6,6 @@ Tasks: `gender` (female vs male, face features from extract-eigen) and
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -72,8 +71,8 @@ def score_videos(cfg: Config, model) -> dict:
     """Frame- and video-level fake scores on the labelled videos; unreadable ones are counted and named."""
     videos_cfg = cfg.spectrum.videos
     videos = labelled_videos(cfg)
-    frame_detector = dataclasses.replace(
-        cfg.crop, detect_side=videos_cfg.detect_side, min_face=videos_cfg.min_face, padding=0.0
+    frame_detector = cfg.crop.model_copy(
+        update={"detect_side": videos_cfg.detect_side, "min_face": videos_cfg.min_face, "padding": 0.0}
     )
     results, skipped = [], {}
     for row, frames in sampled_frames(videos, cfg, skipped):
