@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import base_params, copy_images, run_stage
+from helpers import base_params, copy_images, run_stage
 from pipeline import images
 
 

@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_stage, trained_params
-from test_tracking import run_of_stage, runs
+from helpers import run_of_stage, run_stage, runs, trained_params
 from pipeline.config import FeaturesConfig, GenderConfig, HogConfig, LbpConfig
 from pipeline.features.faces import FeatureError, face_features, feature_names, minmax_rows
 from pipeline.stages.extract_eigen import gender_faces, select_training

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from conftest import base_params, copy_images, run_stage
+from helpers import base_params, copy_images, run_stage
 
 OUTPUTS = ("data/manifest.parquet", "data/crops/crops.npy", "data/crops/faces.parquet", "metrics/haar_crop.json")
 

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, free_port
-from test_tracking import run_of_stage, runs
+from helpers import REPO, free_port, run_of_stage, runs
 
 pytestmark = pytest.mark.slow
 

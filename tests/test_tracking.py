@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import run_of_stage, runs
+
 LOG_ONE_RUN = """
 import sys
 from pipeline.tracking import stage_run
@@ -24,20 +26,6 @@ def log_run(workdir: Path, root: Path, stage: str, extra_env: dict | None = None
     env = {**os.environ, "DVC_ROOT": str(root), **(extra_env or {})}
     return subprocess.Popen([sys.executable, "-c", LOG_ONE_RUN, stage], cwd=workdir, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def runs(root: Path):
-    import mlflow
-    from pipeline.tracking import EXPERIMENT, tracking_uri
-
-    client = mlflow.MlflowClient(tracking_uri(root))
-    experiment = client.get_experiment_by_name(EXPERIMENT)
-    return client, client.search_runs([experiment.experiment_id], max_results=1000) if experiment else []
-
-
-def run_of_stage(found, stage: str):
-    """The newest of these runs logged by `stage` (search_runs lists the newest first)."""
-    return next(r for r in found if r.data.tags["genrec.stage"] == stage)
 
 
 def test_parallel_stage_runs_from_other_directories_all_land_in_the_root_store(tmp_path):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from conftest import base_params
+from helpers import base_params
 from pipeline.config import config_from_dict
 from pipeline.features.spectrum import spectra_of_files
 from pipeline.stages.grid_search import score_videos

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import free_port, trained_params
+from helpers import free_port, trained_params
 from pipeline.config import config_from_dict
 from pipeline.models import ModelError
 

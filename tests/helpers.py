@@ -1,0 +1,75 @@
+"""Helpers shared by the test modules (fixtures live in conftest.py; test modules never import each other)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+MIRROR = Path(os.environ.get("GENREC_DATA_MIRROR", REPO.parent / "shared" / "datasets")).resolve()
+UTK_SAMPLE = 1500  # images per data set in the `trained` project
+
+
+def base_params(**overrides) -> dict:
+    """The smoke experiment's params, with top-level sections replaced by `overrides`."""
+    from pipeline.config import compose
+
+    params = compose(["experiment=smoke"], conf_dir=REPO / "conf")
+    params.update(overrides)
+    return params
+
+
+def trained_params() -> dict:
+    """Smoke params for a small real project: 1,500 UTKFace and LFW images, CelebA and DCGAN, no videos."""
+    params = base_params()
+    params["filter"] = {**params["filter"], "datasets": ["utkface", "lfw", "celeba", "dcgan"],
+                        "max_per_dataset": UTK_SAMPLE}
+    params["spectrum"] = {**params["spectrum"], "videos": None, "max_per_class": 300}
+    params["models"]["gender"]["candidates"]["svm_rbf"]["grid"] = {"kernel": ["rbf"], "C": [1, 10], "gamma": [0.003]}
+    return params
+
+
+def run_stage(module: str, workdir: Path, params: dict, env: dict | None = None,
+              args: list[str] | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m pipeline.stages.<module>` in `workdir` with these params; MLflow store in workdir."""
+    params_file = workdir / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params))
+    full_env = {**os.environ, "GENREC_PARAMS": str(params_file), "DVC_ROOT": str(workdir), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", f"pipeline.stages.{module}", *(args or [])], cwd=workdir, env=full_env,
+        capture_output=True, text=True, timeout=600,
+    )
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on at the moment, on loopback."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def copy_images(paths, dest: Path) -> list[Path]:
+    dest.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copy(path, dest / Path(path).name)) for path in paths]
+
+
+def runs(root: Path):
+    """The MLflow client of the store at `root` and every run of genrec's experiment in it, newest first."""
+    import mlflow
+
+    from pipeline.tracking import EXPERIMENT, tracking_uri
+
+    client = mlflow.MlflowClient(tracking_uri(root))
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    return client, client.search_runs([experiment.experiment_id], max_results=1000) if experiment else []
+
+
+def run_of_stage(found, stage: str):
+    """The newest of these runs logged by `stage` (search_runs lists the newest first)."""
+    return next(r for r in found if r.data.tags["genrec.stage"] == stage)
