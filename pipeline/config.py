@@ -77,10 +77,10 @@ Fraction = Annotated[Float, Field(gt=0, le=1)]
 Positive = Annotated[Float, Field(gt=0)]
 DetectSide = Annotated[Int, Field(ge=16)]
 
-READERS = ("utkface", "lfw", "celeba", "image_folder", "imdb_wiki", "videos", "fakeavceleb")  # pipeline.datasets
-BLOCKS = ("eigen", "hog", "lbp")  # pipeline.features.faces
+READERS = ("utkface", "lfw", "celeba", "fairface", "image_folder", "imdb_wiki", "videos", "fakeavceleb")  # pipeline.datasets
+BLOCKS = ("eigen", "hog", "lbp", "sift", "pca_sift")  # pipeline.features.faces
 MODEL_FAMILIES = ("svm", "logistic_regression")  # pipeline.models.classifier
-EVALUATION_SOURCES = ("utkface_heldout", "utkface_swaps", "fakeavceleb")
+EVALUATION_SOURCES = ("utkface_heldout", "fairface_heldout", "utkface_swaps", "fakeavceleb")
 FAKEAVCELEB_TYPES = ("RealVideo-RealAudio", "FakeVideo-FakeAudio", "RealVideo-FakeAudio", "FakeVideo-RealAudio")
 BALANCE = ("none", "gender", "ethnicity", "ethnicity_gender")
 
@@ -133,6 +133,10 @@ class CropConfig(Section):
     min_face: Fraction = 0.15
     padding: Annotated[Float, Field(ge=0)] = 0.25
     detect_side: DetectSide | None = None
+    # Search again on the histogram-equalized image when nothing is found (dark, low-contrast faces).
+    equalize_fallback: Bool = False
+    # The gender model's input: the square of margin x the box's longer side, resized to size x size.
+    margin: Annotated[Float, Field(ge=1, le=3)] = 1.0
     size: Annotated[Int, Field(ge=8)] = 100
     sample_sheet: Annotated[Int, Field(ge=0)] = 16
 
@@ -141,16 +145,23 @@ class VideoConfig(Section):
     dataset: Str
     every_s: Positive = 1.0
     max_frames: Annotated[Int, Field(ge=1)] = 20
-    face_scale: Annotated[Float, Field(ge=1)] = 1.6
-    detect_side: DetectSide | None = 640
-    min_face: Fraction = 0.08
 
 
 class SpectrumConfig(Section):
+    """The fake detector's input and data. `input` face is what is served: the square of face_scale x the
+    largest Haar box (kept inside the image), resized to side x side (INTER_AREA); image is the whole
+    image (Durall et al.), resized to side x side unless side is null; crop is haar-crop's crop."""
+
     datasets: Annotated[Names, Field(min_length=1)]
-    input: Annotated[Literal["image", "crop"], AsGiven] = "image"
+    input: Annotated[Literal["face", "image", "crop"], AsGiven] = "face"
+    face_scale: Annotated[Float, Field(ge=1, le=4)] = 1.6
+    side: Annotated[Int, Field(ge=16, le=1024)] | None = 128
     n_points: Annotated[Int, Field(ge=4)] = 80
     max_per_class: Annotated[Int, Field(ge=1)] | None = None
+    # Seeded sample per data set, so no single source decides what "real" means (null: all).
+    max_per_source: Annotated[Int, Field(ge=1)] | None = None
+    # Scored per held-out source; leave_one_out refits without each of these data sets.
+    leave_one_out: Names = ()
     videos: VideoConfig | None = None
 
 
@@ -176,6 +187,17 @@ class LbpConfig(Section):
     grid: Annotated[Int, Field(ge=1)] = 5
 
 
+class SiftConfig(Section):
+    """Dense SIFT: grid x grid keypoints of `size` px on the face crop."""
+
+    grid: Annotated[Int, Field(ge=1, le=16)] = 4
+    size: Annotated[Float, Field(gt=1)] = 24.0
+    # sift: PCA of the concatenated descriptors to this many whitened components (null: none).
+    n_components: Annotated[Int, Field(ge=1)] | None = 200
+    # pca_sift: components per keypoint of the PCA fitted on the training descriptors.
+    pca_components: Annotated[Int, Field(ge=1, le=128)] = 20
+
+
 class FeaturesConfig(Section):
     """The gender model's face features (extract-eigen): which blocks, and each block's settings."""
 
@@ -183,6 +205,7 @@ class FeaturesConfig(Section):
     eigen: EigenConfig = EigenConfig()
     hog: HogConfig = HogConfig()
     lbp: LbpConfig = LbpConfig()
+    sift: SiftConfig = SiftConfig()
 
 
 class GenderConfig(Section):
@@ -193,10 +216,10 @@ class GenderConfig(Section):
     min_age: Annotated[Int, Field(ge=0)] | None = 18
     max_train: Annotated[Int, Field(ge=10)] | None = None
     balance: Annotated[Literal[BALANCE], AsGiven] = "none"
-    # Face detection in photos and video frames (genrec predict, videos, the web app).
-    detect_side: DetectSide | None = 640
-    min_face: Fraction = 0.08
-    padding: Annotated[Float, Field(ge=0)] = 0.1
+    # Seeded cap on each data set's training faces, so that one large source does not decide alone (null: all).
+    max_train_per_source: Annotated[Int, Field(ge=10)] | None = None
+    # Each is refitted without its training faces and scored on its held-out part (cross-source figures).
+    leave_one_out: Names = ()
 
 
 def _grid(grid: Any) -> Any:
@@ -237,6 +260,9 @@ class SearchConfig(Section):
     search_sample: Annotated[Int, Field(ge=1)] | None = None
     # Standardize features before the classifier (the paper feeds raw eigenface coordinates).
     standardize: Bool = True
+    # Also score the best model as Durall et al.'s script does: mean test accuracy over this many
+    # seeded random 80/20 splits (0: not at all).
+    repeated_splits: Annotated[Int, Field(ge=0, le=100)] = 0
 
     @model_validator(mode="after")
     def _enough_rows_per_fold(self) -> SearchConfig:
@@ -354,10 +380,16 @@ class Config(Section):
         named = [("filter.datasets", self.filter.datasets)]
         if self.spectrum:
             named.append(("spectrum.datasets", self.spectrum.datasets))
+            for name in self.spectrum.leave_one_out:
+                if name not in self.spectrum.datasets:
+                    raise FieldProblem("spectrum.leave_one_out", f"names {name!r}, which spectrum.datasets does not hold")
             if self.spectrum.videos:
                 named.append(("spectrum.videos.dataset", (self.spectrum.videos.dataset,)))
         if self.gender:
             named += [("gender.datasets", self.gender.datasets), ("gender.cross_datasets", self.gender.cross_datasets)]
+            for name in self.gender.leave_one_out:
+                if name not in self.gender.datasets:
+                    raise FieldProblem("gender.leave_one_out", f"names {name!r}, which gender.datasets does not train on")
         if self.evaluation and self.evaluation.videos is not None:
             named.append(("evaluation.videos", (self.evaluation.videos,)))
         for field, names in named:

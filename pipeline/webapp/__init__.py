@@ -17,7 +17,8 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from pipeline.config import Config, ServeConfig, load_config
-from pipeline.gender import GenderModel, photo_detector
+from pipeline.fake_video import FakeDetector
+from pipeline.gender import GenderModel
 from pipeline.models import load_verified
 from pipeline.stages.common import resolve_from_root
 from pipeline.webapp.analysis import Analyzer, UploadError
@@ -44,10 +45,8 @@ def load_analyzer(cfg: Config) -> tuple[Analyzer, dict]:
     serve = cfg.serve or ServeConfig()
     gender, gender_id = load_model(serve.gender_model)
     fake, fake_id = load_model(serve.fake_model)
-    videos = cfg.spectrum.videos
     analyzer = Analyzer(
-        gender=GenderModel(gender, CLASSES, cfg.crop.size, photo_detector(cfg.crop, cfg.gender)),
-        fake_model=fake, n_points=cfg.spectrum.n_points, face_scale=videos.face_scale if videos else 1.6,
+        gender=GenderModel(gender, CLASSES, cfg.crop), fake=FakeDetector(fake, cfg.spectrum),
         every_s=serve.every_s, max_frames=serve.max_frames, max_seconds=serve.max_seconds,
     )
     return analyzer, {"gender": gender_id, "fake": fake_id}
