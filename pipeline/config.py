@@ -217,7 +217,7 @@ class GenderConfig(Section):
     max_train: Annotated[Int, Field(ge=10)] | None = None
     balance: Annotated[Literal[BALANCE], AsGiven] = "none"
     # Seeded cap on each data set's training faces, so that one large source does not decide alone (null: all).
-    max_train_per_source: Annotated[Int, Field(ge=10)] | None = None
+    max_train_per_source: Annotated[Int, Field(ge=1)] | None = None
     # Each is refitted without its training faces and scored on its held-out part (cross-source figures).
     leave_one_out: Names = ()
 
@@ -380,16 +380,10 @@ class Config(Section):
         named = [("filter.datasets", self.filter.datasets)]
         if self.spectrum:
             named.append(("spectrum.datasets", self.spectrum.datasets))
-            for name in self.spectrum.leave_one_out:
-                if name not in self.spectrum.datasets:
-                    raise FieldProblem("spectrum.leave_one_out", f"names {name!r}, which spectrum.datasets does not hold")
             if self.spectrum.videos:
                 named.append(("spectrum.videos.dataset", (self.spectrum.videos.dataset,)))
         if self.gender:
             named += [("gender.datasets", self.gender.datasets), ("gender.cross_datasets", self.gender.cross_datasets)]
-            for name in self.gender.leave_one_out:
-                if name not in self.gender.datasets:
-                    raise FieldProblem("gender.leave_one_out", f"names {name!r}, which gender.datasets does not train on")
         if self.evaluation and self.evaluation.videos is not None:
             named.append(("evaluation.videos", (self.evaluation.videos,)))
         for field, names in named:
@@ -397,6 +391,14 @@ class Config(Section):
                 if name not in self.datasets:
                     raise FieldProblem(field, f"names the data set {name!r}, which datasets does not define "
                                               f"(defined: {', '.join(defined) or 'none'})")
+        for field, names, within in (
+            ("gender.leave_one_out", self.gender.leave_one_out if self.gender else (), "gender.datasets"),
+            ("spectrum.leave_one_out", self.spectrum.leave_one_out if self.spectrum else (), "spectrum.datasets"),
+        ):
+            task = self.gender if field.startswith("gender") else self.spectrum
+            for name in names:
+                if name not in task.datasets:
+                    raise FieldProblem(field, f"names {name!r}, which {within} does not hold")
         if self.evaluation:
             from pipeline.datasets.schema import ETHNICITY
 

@@ -87,7 +87,10 @@ def select_training(rows: pd.DataFrame, gender: GenderConfig, seed: int) -> pd.D
         kept = pd.Index(np.sort(train.loc[kept].sample(n=gender.max_train, random_state=seed).index))
     rows = rows.copy()
     rows.loc[train.index.difference(kept), "role"] = "unused"
+    return rows
+
+
+def require_both_genders(rows: pd.DataFrame, gender: GenderConfig) -> None:
     if rows.loc[rows["role"] == "train", "gender"].nunique() < 2:
         raise GenderDataError(f"no training faces of both genders in {list(gender.datasets)}: "
                               "check gender.datasets, gender.min_age and filter.datasets")
-    return rows

@@ -95,7 +95,7 @@ BAD_VALUES = [
     ("crop.size", "big", "crop.size", "must be an integer, got 'big'"),
     ("crop.scale_factor", 1.0, "crop.scale_factor", "greater than 1"),
     ("crop.colour", "red", "crop.colour", "is not a setting of crop"),
-    ("features.blocks", ["eigen", "sift"], "features.blocks[1]", "'sift'"),
+    ("features.blocks", ["eigen", "surf"], "features.blocks[1]", "'surf'"),
     ("features.blocks", [], "features.blocks", "at least 1"),
     ("features.eigen.whiten", "yes", "features.eigen.whiten", "true or false"),
     ("features.hog.cell", 7, "features.hog", "do not tile"),
@@ -166,7 +166,7 @@ def test_the_validated_config_is_typed_frozen_and_keeps_the_raw_params(default_p
     cfg = config_from_dict(default_params)
     assert cfg.raw is default_params and cfg.section("crop") == default_params["crop"]
     assert cfg.fake_search is cfg.models.fake and cfg.gender_search is cfg.models.gender
-    assert cfg.gender.datasets == ("utkface",) and cfg.datasets["lfw"].name == "lfw"
+    assert cfg.gender.datasets == ("utkface", "celeba", "lfw", "fairface") and cfg.datasets["lfw"].name == "lfw"
     assert cfg.download.timeout_s == 60.0 and isinstance(cfg.download.timeout_s, float)
     # Grid values stay exactly as written: the CV table's JSON must keep C=1, not C=1.0.
     assert cfg.models.fake.candidates["svm_rbf"]["grid"]["C"] == [1, 10, 100]
@@ -184,7 +184,7 @@ def test_mlflow_gets_the_validated_sections(default_params):
     cfg = config_from_dict(params)
     assert cfg.section_dump("crop")["sample_sheet"] == CropConfig().sample_sheet
     assert cfg.section_dump("seed") == 42
-    assert cfg.section_dump("gender")["datasets"] == ["utkface"]
+    assert cfg.section_dump("gender")["datasets"] == ["utkface", "celeba", "lfw", "fairface"]
 
 
 def test_section_classes_have_defaults_where_code_relies_on_them():

@@ -40,11 +40,20 @@ def test_fast_detection_finds_the_same_faces_as_full_resolution(utk_images):
     assert len(agree) >= 20 and np.median(agree) > 0.7
 
 
-def test_crops_are_square_grayscale_and_black_past_the_edge(utk_images):
+def test_crops_repeat_the_edge_past_it_never_a_black_border(utk_images):
     gray = read_gray(str(utk_images[0]))
     crop = crop_face(gray, (-20, -20, 120, 120), 100)
     assert crop.shape == (100, 100) and crop.dtype == np.uint8
-    assert crop[:10, :10].max() == 0 and crop[50:, 50:].std() > 5
+    # The corner past both edges repeats the image's corner pixel: no constant border as a framing cue.
+    assert np.abs(crop[:10, :10].astype(int) - int(gray[0, 0])).max() <= 2 and crop[50:, 50:].std() > 5
+
+
+def test_margin_frames_a_larger_square_around_the_same_centre(utk_images):
+    gray = read_gray(str(utk_images[0]))
+    tight = crop_face(gray, (50, 50, 100, 100), 100, margin=1.0)
+    wide = crop_face(gray, (25, 25, 150, 150), 100, margin=1.0)
+    np.testing.assert_array_equal(crop_face(gray, (50, 50, 100, 100), 100, margin=1.5), wide)
+    assert not np.array_equal(tight, wide)
 
 
 def test_no_face_and_unreadable_files(tmp_path):

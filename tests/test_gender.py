@@ -15,7 +15,7 @@ import pytest
 from helpers import run_of_stage, run_stage, runs, trained_params
 from pipeline.config import FeaturesConfig, GenderConfig, HogConfig, LbpConfig
 from pipeline.features.faces import FeatureError, face_features, feature_names, minmax_rows
-from pipeline.stages.extract_eigen import gender_faces, select_training
+from pipeline.gender_data import GenderDataError, detection_rates, gender_faces, require_both_genders, select_training
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,7 @@ def test_feature_blocks_have_the_configured_widths(real_crops):
     assert union.transform(X[:5]).shape == (5, 50 + 20 + 4 * 4 * 10)
     assert names[0] == "eigen_000" and names[50] == "hog_000" and names[-1] == "lbp_159"
     with pytest.raises(FeatureError, match="blocks"):
-        face_features(FeaturesConfig.model_construct(blocks=("sift",)), 100, seed=0)  # past the schema
+        face_features(FeaturesConfig.model_construct(blocks=("surf",)), 100, seed=0)  # past the schema
     with pytest.raises(FeatureError, match="100x100"):
         union.transform(X[:2, :500])
 
@@ -61,13 +61,30 @@ def test_gender_faces_roles_keep_adults_with_a_face_and_a_label():
     assert roles == {0: "train", 1: "train", 3: "test", 4: "train", 5: "train", 8: "cross", 9: "cross"}
 
 
+def test_detection_rates_count_the_held_out_images_of_each_source():
+    rates = detection_rates(faces_table(), GenderConfig(datasets=("utk",), cross_datasets=("lfw",), min_age=18))
+    # utk's held-out adult (3) was found; every LFW image counts (a cross source is evaluated whole).
+    assert rates == {"lfw": {"images": 2, "faces_found": 2, "detection_rate": 1.0},
+                     "utk": {"images": 1, "faces_found": 1, "detection_rate": 1.0}}
+
+
+def test_a_cap_per_source_keeps_every_source_in_training():
+    rows = gender_faces(faces_table(), GenderConfig(datasets=("utk", "lfw"), min_age=18))
+    capped = select_training(rows, GenderConfig(datasets=("utk", "lfw"), max_train_per_source=10), seed=1)
+    assert capped.loc[capped["role"] == "train", "dataset"].value_counts().to_dict() == {"utk": 4, "lfw": 1}
+    one_each = select_training(rows, GenderConfig(datasets=("utk", "lfw"), max_train_per_source=1), seed=1)
+    with pytest.raises(GenderDataError, match="both genders"):
+        require_both_genders(rows.assign(gender="male"), GenderConfig(datasets=("utk", "lfw")))
+    assert one_each.loc[one_each["role"] == "train", "dataset"].value_counts().to_dict() == {"utk": 1, "lfw": 1}
+
+
 def test_balancing_and_max_train_mark_dropped_training_faces_unused():
     rows = gender_faces(faces_table(), GenderConfig(datasets=("utk",), min_age=18))
     by_gender = select_training(rows, GenderConfig(datasets=("utk",), balance="gender"), seed=1)
     kept = by_gender[by_gender["role"] == "train"]
     assert kept["gender"].value_counts().to_dict() == {"female": 1, "male": 1}
     assert (by_gender["role"] == "unused").sum() == 2 and (by_gender["role"] == "test").sum() == 1
-    sampled = select_training(rows, GenderConfig(datasets=("utk",), max_train=3), seed=1)
+    sampled = select_training(rows, GenderConfig.model_construct(datasets=("utk",), max_train=3), seed=1)
     assert (sampled["role"] == "train").sum() == 3
 
 
@@ -143,6 +160,17 @@ def test_grid_search_gender_reports_the_required_metrics(trained):
     assert metrics["test"]["accuracy"] >= 0.8, metrics["test"]
     assert set(metrics["test"]["accuracy_by_group"]) == {"African", "Asian (East)", "Caucasian", "Indian", "Others"}
     assert metrics["cross_dataset"]["lfw"]["n"] > 1000 and 0.5 < metrics["cross_dataset"]["lfw"]["accuracy"] <= 1
+    # Every training source has its own held-out figures, over the faces found, with the detection rate.
+    heldout = metrics["heldout"]
+    assert set(heldout) == {"utkface", "celeba"}
+    for source in heldout.values():
+        assert source["n"] == source["faces_found"] <= source["images"] and 0.9 <= source["detection_rate"] <= 1
+        assert 0.6 <= source["accuracy"] <= 1 and 0.5 <= source["balanced_accuracy"] <= 1
+    assert set(heldout["utkface"]["accuracy_by_group"]) == {"African", "Asian (East)", "Caucasian", "Indian", "Others"}
+    assert heldout["utkface"]["n"] + heldout["celeba"]["n"] == metrics["n"]["test"]
+    # Trained without CelebA, scored on CelebA's held-out people.
+    loo = metrics["leave_one_out"]["celeba"]
+    assert loo["n"] == heldout["celeba"]["n"] and 0.5 <= loo["accuracy"] <= 1
     cv = pd.read_csv(trained / "metrics" / "gender_cv_results.csv")
     assert len(cv) == 2 and cv["rank_test_score"].min() == 1
 

@@ -16,7 +16,7 @@ from sklearn.base import clone
 from sklearn.decomposition import PCA
 
 from pipeline.config import Config, FeaturesConfig
-from pipeline.gender_data import gender_faces, select_training
+from pipeline.gender_data import gender_faces, require_both_genders, select_training
 from pipeline.features.faces import (
     eigen_block, eigen_explained_variance, eigenfaces, face_features, feature_names, fit_to_sample, load_crops,
     transform_all,
@@ -76,6 +76,7 @@ def extract_eigen(cfg: Config, run: StageRun) -> None:
         raise StageError("params.yaml has no features or gender section: run `genrec compose`")
     faces = pd.read_parquet(require(FACES, "haar-crop"))
     rows = select_training(gender_faces(faces, cfg.gender), cfg.gender, cfg.seed)
+    require_both_genders(rows, cfg.gender)
     train = rows.loc[rows["role"] == "train", "crop_index"].to_numpy()
     crops = np.load(require(CROPS, "haar-crop"), mmap_mode="r")
     size = crops.shape[1]
