@@ -42,6 +42,7 @@ def test_utkface_names_without_labels_are_unlabelled():
     assert parse_name("30_2_0_20170101.jpg.chip.jpg") is None
 
 
+@pytest.mark.slow  # reads whole mirror archives
 def test_utkface_reader_matches_the_mirror_counts(raw):
     frame = read_dataset("utkface", raw / "utkface" / "UTKFace", "utkface")
     check_schema(frame)
@@ -53,6 +54,7 @@ def test_utkface_reader_matches_the_mirror_counts(raw):
     assert set(frame["ethnicity"].dropna()) == {"African", "Asian (East)", "Caucasian", "Indian", "Others"}
 
 
+@pytest.mark.slow  # reads whole mirror archives
 def test_lfw_reader_takes_gender_from_the_lists(raw):
     frame = read_dataset("lfw", raw / "lfw", "lfw")
     check_schema(frame)
@@ -60,6 +62,7 @@ def test_lfw_reader_takes_gender_from_the_lists(raw):
     assert frame["group"].nunique() == 2000
 
 
+@pytest.mark.slow  # reads whole mirror archives
 def test_celeba_reader(raw):
     frame = read_dataset("celeba", raw / "celeba", "celeba")
     check_schema(frame)
@@ -67,13 +70,14 @@ def test_celeba_reader(raw):
     assert all(frame["path"].map(lambda p: os.path.isfile(p)))
 
 
+@pytest.mark.slow  # reads whole mirror archives
 def test_image_folder_with_one_label(raw):
     frame = read_dataset("image_folder", raw / "dcgan" / "dataset_celebA", "dcgan", label="fake")
     assert len(frame) == 1000 and set(frame["real_fake"]) == {"fake"}
 
 
-def test_image_folder_with_class_folders(tmp_path, utk_images):
-    for cls, images in (("real", utk_images[:3]), ("fake", utk_images[3:5])):
+def test_image_folder_with_class_folders(tmp_path, utk_sample):
+    for cls, images in (("real", utk_sample[:3]), ("fake", utk_sample[3:5])):
         (tmp_path / cls).mkdir()
         for image in images:
             shutil.copy(image, tmp_path / cls / image.name)
@@ -81,6 +85,7 @@ def test_image_folder_with_class_folders(tmp_path, utk_images):
     assert frame["real_fake"].value_counts().to_dict() == {"real": 3, "fake": 2}
 
 
+@pytest.mark.slow  # reads whole mirror archives
 def test_video_reader(raw):
     frame = read_dataset("videos", raw / "videos" / "deepfake-samples", "videos")
     check_schema(frame)

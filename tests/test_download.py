@@ -27,8 +27,8 @@ def make_archive(path: Path, files: dict[str, bytes]) -> str:
 
 
 @pytest.fixture()
-def face_archive(tmp_path, utk_images) -> tuple[Path, str]:
-    files = {f"faces/{p.name}": p.read_bytes() for p in utk_images[:20]}
+def face_archive(tmp_path, utk_sample) -> tuple[Path, str]:
+    files = {f"faces/{p.name}": p.read_bytes() for p in utk_sample[:20]}
     archive = tmp_path / "faces.tar.gz"
     return archive, make_archive(archive, files)
 

@@ -11,6 +11,8 @@ from helpers import base_params, copy_images, run_stage
 
 OUTPUTS = ("data/manifest.parquet", "data/crops/crops.npy", "data/crops/faces.parquet", "metrics/haar_crop.json")
 
+pytestmark = pytest.mark.slow  # a Dask cluster and stages as subprocesses
+
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):

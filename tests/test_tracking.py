@@ -28,6 +28,7 @@ def log_run(workdir: Path, root: Path, stage: str, extra_env: dict | None = None
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow  # creates MLflow stores from several processes (~1 min)
 def test_parallel_stage_runs_from_other_directories_all_land_in_the_root_store(tmp_path):
     root, elsewhere = tmp_path / "repo", tmp_path / "exps" / "copy"
     root.mkdir()
@@ -53,6 +54,7 @@ def test_parallel_stage_runs_from_other_directories_all_land_in_the_root_store(t
         assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["out.txt"]
 
 
+@pytest.mark.slow
 def test_a_failing_stage_is_logged_as_failed(tmp_path):
     proc = log_run(tmp_path, tmp_path, "boom")
     _, err = proc.communicate(timeout=120)
