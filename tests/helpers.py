@@ -37,22 +37,30 @@ def base_params(**overrides) -> dict:
 def trained_params() -> dict:
     """Smoke params for a small real project: 1,500 UTKFace and LFW images, CelebA and DCGAN, no videos."""
     params = base_params()
-    params["filter"] = {**params["filter"], "datasets": ["utkface", "lfw", "celeba", "dcgan"],
-                        "max_per_dataset": UTK_SAMPLE}
+    params["filter"] = {
+        **params["filter"],
+        "datasets": ["utkface", "lfw", "celeba", "dcgan"],
+        "max_per_dataset": UTK_SAMPLE,
+    }
     params["spectrum"] = {**params["spectrum"], "videos": None, "max_per_class": 300}
     params["models"]["gender"]["candidates"]["svm_rbf"]["grid"] = {"kernel": ["rbf"], "C": [1, 10], "gamma": [0.003]}
     return params
 
 
-def run_stage(module: str, workdir: Path, params: dict, env: dict | None = None,
-              args: list[str] | None = None) -> subprocess.CompletedProcess:
+def run_stage(
+    module: str, workdir: Path, params: dict, env: dict | None = None, args: list[str] | None = None
+) -> subprocess.CompletedProcess:
     """Run `python -m pipeline.stages.<module>` in `workdir` with these params; MLflow store in workdir."""
     params_file = workdir / "params.yaml"
     params_file.write_text(yaml.safe_dump(params))
     full_env = {**os.environ, "GENREC_PARAMS": str(params_file), "DVC_ROOT": str(workdir), **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", f"pipeline.stages.{module}", *(args or [])], cwd=workdir, env=full_env,
-        capture_output=True, text=True, timeout=600,
+        [sys.executable, "-m", f"pipeline.stages.{module}", *(args or [])],
+        cwd=workdir,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Source
-from pipeline.download import DownloadError, MARKER, extract, fetch_dataset, fetch_url
+from pipeline.download import MARKER, DownloadError, extract, fetch_dataset, fetch_url
 
 
 def make_archive(path: Path, files: dict[str, bytes]) -> str:
@@ -145,7 +145,8 @@ def test_an_unreachable_url_names_the_data_set(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(DownloadError, match="'faces'.*could not download"):
-        fetch_dataset(source("0" * 64, f"http://127.0.0.1:{port}/x.tar.gz"), tmp_path / "raw", None, tmp_path / "dl", timeout=2, retries=1)
+        fetch_dataset(source("0" * 64, f"http://127.0.0.1:{port}/x.tar.gz"), tmp_path / "raw", None, tmp_path / "dl",
+                      timeout=2, retries=1)
 
 
 def test_a_corrupt_mirror_file_is_refused(tmp_path, face_archive):

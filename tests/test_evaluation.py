@@ -28,28 +28,35 @@ GENDERS = ["male", "female"]
 def results(rows: list[tuple]) -> pd.DataFrame:
     """(ethnicity, gender, status, predicted, confidence) rows as evaluate_items returns them."""
     return pd.DataFrame(rows, columns=["ethnicity", "gender", "status", "predicted", "confidence"]).assign(
-        path=[f"item{i}.jpg" for i in range(len(rows))], reason=None)
+        path=[f"item{i}.jpg" for i in range(len(rows))], reason=None
+    )
 
 
 @pytest.fixture()
 def scored() -> pd.DataFrame:
-    return results([
-        ("African", "male", "ok", "male", 80.0),
-        ("African", "male", "ok", "female", 60.0),
-        ("African", "male", "no_face", None, None),  # not scored: left out of every figure
-        ("African", "female", "ok", "female", 90.0),
-        ("Caucasian", "male", "ok", "male", 70.0),
-        ("Caucasian", "male", "ok", "male", 74.0),
-        ("Caucasian", "male", "skipped", None, None),
-        ("Asian (East)", "male", "ok", "male", 99.0),  # a group not asked for
-    ])
+    return results(
+        [
+            ("African", "male", "ok", "male", 80.0),
+            ("African", "male", "ok", "female", 60.0),
+            ("African", "male", "no_face", None, None),  # not scored: left out of every figure
+            ("African", "female", "ok", "female", 90.0),
+            ("Caucasian", "male", "ok", "male", 70.0),
+            ("Caucasian", "male", "ok", "male", 74.0),
+            ("Caucasian", "male", "skipped", None, None),
+            ("Asian (East)", "male", "ok", "male", 99.0),  # a group not asked for
+        ]
+    )
 
 
 def test_cell_table_counts_means_sample_std_and_accuracy_per_cell(scored):
     table = cell_table(scored, ETHNICITIES, GENDERS)
     assert list(table.columns) == TABLE_COLUMNS
-    assert list(zip(table["ethnicity"], table["gender"])) == [
-        ("African", "male"), ("African", "female"), ("Caucasian", "male"), ("Caucasian", "female")]
+    assert list(zip(table["ethnicity"], table["gender"], strict=True)) == [
+        ("African", "male"),
+        ("African", "female"),
+        ("Caucasian", "male"),
+        ("Caucasian", "female"),
+    ]
     african_men = table.iloc[0]
     assert african_men["n"] == 2 and african_men["confidence_mean"] == 70.0
     assert african_men["confidence_std"] == pytest.approx(math.sqrt(200), abs=1e-4)  # n-1: (10^2 + 10^2) / 1
@@ -90,8 +97,13 @@ def test_tables_markdown_puts_the_papers_numbers_beside_ours(scored):
 
 
 def test_sample_per_cell_is_seeded_and_capped():
-    items = pd.DataFrame({"path": [f"{i:03d}.jpg" for i in range(40)],
-                          "ethnicity": ["African", "Caucasian"] * 20, "gender": ["male"] * 20 + ["female"] * 20})
+    items = pd.DataFrame(
+        {
+            "path": [f"{i:03d}.jpg" for i in range(40)],
+            "ethnicity": ["African", "Caucasian"] * 20,
+            "gender": ["male"] * 20 + ["female"] * 20,
+        }
+    )
     sample = sample_per_cell(items, 3, seed=7)
     assert sample.groupby(["ethnicity", "gender"]).size().tolist() == [3, 3, 3, 3]
     assert sample["path"].tolist() == sample_per_cell(items, 3, seed=7)["path"].tolist()

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import base_params, copy_images, run_stage
 from pipeline import images
+
+from helpers import base_params, copy_images, run_stage
 
 
 def png_declaring(path: Path, width: int, height: int) -> Path:
@@ -21,7 +22,8 @@ def png_declaring(path: Path, width: int, height: int) -> Path:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
     return path
 
 
@@ -74,7 +76,7 @@ def test_bad_files_are_counted_by_reason_and_good_ones_kept(staged):
     assert metrics["dropped"] == {"mixed": {reason: 1 for reason in EXPECTED_DROPS.values()}}
     assert metrics["total"] == {"mixed": 10}
     manifest = pd.read_parquet(staged / "data" / "manifest.parquet")
-    status = dict(zip(manifest["path"].map(lambda p: Path(p).stem), manifest["status"]))
+    status = dict(zip(manifest["path"].map(lambda p: Path(p).stem), manifest["status"], strict=True))
     for stem, reason in EXPECTED_DROPS.items():
         assert status[stem] == reason
     assert manifest.loc[manifest["status"] == "kept", "split"].notna().all()

@@ -12,12 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import run_of_stage, run_stage, runs, trained_params
 from pipeline.config import FeaturesConfig, GenderConfig, HogConfig, LbpConfig
 from pipeline.features.faces import FeatureError, face_features, feature_names, minmax_rows
 from pipeline.stages.extract_eigen import gender_faces, select_training
 
-
+from helpers import run_of_stage, run_stage, runs, trained_params
 
 
 def test_minmax_scales_each_face_by_its_own_range():
@@ -56,7 +55,7 @@ def faces_table() -> pd.DataFrame:
 
 def test_gender_faces_roles_keep_adults_with_a_face_and_a_label():
     rows = gender_faces(faces_table(), GenderConfig(datasets=("utk",), cross_datasets=("lfw",), min_age=18))
-    roles = dict(zip(rows["crop_index"], rows["role"]))
+    roles = dict(zip(rows["crop_index"], rows["role"], strict=True))
     # 2 is a minor, 6 has no gender, 7 no face: left out; LFW is cross whatever its split.
     assert roles == {0: "train", 1: "train", 3: "test", 4: "train", 5: "train", 8: "cross", 9: "cross"}
 
@@ -230,7 +229,8 @@ def fakeavceleb_tree(tmp_path_factory, raw):
     lines, expected = [HEADER], {}
     for code, race in RACES.items():
         for gender_code, gender in GENDER_CODES.items():
-            cell = [p for p in chips if p.name.split("_")[1:3] == [gender_code, code] and 25 <= int(p.name.split("_")[0]) <= 45]
+            cell = [p for p in chips
+                    if p.name.split("_")[1:3] == [gender_code, code] and 25 <= int(p.name.split("_")[0]) <= 45]
             for number, kind in enumerate(["RealVideo-RealAudio"] * 2 + ["FakeVideo-FakeAudio"] * 2):
                 person = f"id{code}{gender_code}{number:03d}"
                 folder = f"FakeAVCeleb_v1.2/{kind}/{race}/{gender}/{person}"
@@ -267,22 +267,25 @@ def test_fakeavceleb_tables_from_a_tree_in_its_exact_layout(trained, fakeavceleb
     })
     table1, table2 = tables["table1"], tables["table2"]
     assert list(table1.columns) == ["ethnicity", "gender", "n", "confidence_mean", "confidence_std", "accuracy"]
-    assert list(zip(table1["ethnicity"], table1["gender"])) == [
+    assert list(zip(table1["ethnicity"], table1["gender"], strict=True)) == [
         (e, g) for e in ("African", "Asian (East)", "Caucasian") for g in ("male", "female")]
     # Two readable clips per cell; the missing clip (African men) and the broken one (African women) are named.
     assert table1["n"].tolist() == [2] * 6 and table2["n"].tolist() == [2] * 6
-    assert set(summary["table1"]["skipped"]) == {str(fakeavceleb_tree / "FakeAVCeleb_v1.2/RealVideo-RealAudio/African/men/id99999/00002.mp4")}
-    assert list(summary["table2"]["skipped"]) == [str(fakeavceleb_tree / "FakeAVCeleb_v1.2/FakeVideo-FakeAudio/African/women/id99998/00003.mp4")]
+    clips = fakeavceleb_tree / "FakeAVCeleb_v1.2"
+    assert set(summary["table1"]["skipped"]) == {str(clips / "RealVideo-RealAudio/African/men/id99999/00002.mp4")}
+    assert list(summary["table2"]["skipped"]) == [str(clips / "FakeVideo-FakeAudio/African/women/id99998/00003.mp4")]
     scored = items[items["status"] == "ok"]
     assert (scored["frames"] == 2).all()  # 2 s clips sampled at one frame a second
     for name, table in tables.items():
         for row in table.itertuples():
-            cell = scored[(scored["table"] == name) & (scored["ethnicity"] == row.ethnicity) & (scored["gender"] == row.gender)]
+            cell = scored[(scored["table"] == name) & (scored["ethnicity"] == row.ethnicity)
+                          & (scored["gender"] == row.gender)]
             assert row.confidence_mean == pytest.approx(cell["confidence"].mean(), abs=1e-3)
             assert row.confidence_std == pytest.approx(cell["confidence"].std(ddof=1), abs=1e-3)
             assert row.accuracy == pytest.approx((cell["predicted"] == row.gender).mean(), abs=1e-3)
             assert (cell["confidence"].between(50, 100)).all()
-    assert summary["model"] == {"sha256": json.loads((trained / "data" / "models" / "gender.json").read_text())["sha256"]}
+    recorded = json.loads((trained / "data" / "models" / "gender.json").read_text())
+    assert summary["model"] == {"sha256": recorded["sha256"]}
     evaluation_run = run_of_stage(runs(trained)[1], "evaluate-by-ethnicity")
     assert evaluation_run.data.tags["genrec.gender_model_version"] == "1"
 

@@ -44,7 +44,9 @@ def search_config(**changes) -> SearchConfig:
 def test_param_grid_takes_one_mapping_or_a_list_and_prefixes_the_classifier():
     assert param_grid({"C": [1, 10]}) == [{"clf__C": [1, 10]}]
     assert param_grid([{"kernel": ["rbf"]}, {"kernel": ["poly"], "coef0": [0, 1]}]) == [
-        {"clf__kernel": ["rbf"]}, {"clf__kernel": ["poly"], "clf__coef0": [0, 1]}]
+        {"clf__kernel": ["rbf"]},
+        {"clf__kernel": ["poly"], "clf__coef0": [0, 1]},
+    ]
     for bad in ([], {}, [{}], "C"):
         with pytest.raises(ModelError, match="grid"):
             param_grid(bad)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from pipeline.features.spectrum import CACHE_BATCH, ring_operator, spectra_of_batch, spectra_of_files, spectra_of_images
+
 from reference.spectrum_reference import azimuthal_average, spectrum_of_file, spectrum_of_gray
 
 SHAPES = [(218, 178), (128, 128), (100, 100), (101, 77), (77, 101), (99, 99), (64, 90), (250, 250)]

@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import REPO, base_params
 from pipeline.config import config_from_dict
 from pipeline.stages import evaluate_by_ethnicity as evaluate_stage
 from pipeline.stages.common import StageError
@@ -26,6 +25,7 @@ from pipeline.stages.grid_search import grid_search
 from pipeline.stages.haar_crop import haar_crop
 from pipeline.tracking import StageRun
 
+from helpers import REPO, base_params
 
 PER_DATASET = 100
 
@@ -39,8 +39,11 @@ def small_params() -> dict:
     params["features"]["eigen"] |= {"n_components": 10, "curve_components": 20}
     params["features"]["hog"]["n_components"] = 10
     params["spectrum"]["videos"]["max_frames"] = 1
-    params["models"]["gender"] |= {"cv_folds": 3, "search_sample": None,
-                                   "candidates": {"svm_rbf": {"model": "svm", "grid": {"C": [1], "gamma": [0.003]}}}}
+    params["models"]["gender"] |= {
+        "cv_folds": 3,
+        "search_sample": None,
+        "candidates": {"svm_rbf": {"model": "svm", "grid": {"C": [1], "gamma": [0.003]}}},
+    }
     params["models"]["fake"]["cv_folds"] = 3
     for candidate in params["models"]["fake"]["candidates"].values():
         candidate["grid"]["C"] = [1]
@@ -126,8 +129,11 @@ def test_faces_are_found_and_the_models_are_evaluated_on_their_held_out_rows(pro
     assert gender["n"] == {"train": int((roles == "train").sum()), "test": int((roles == "test").sum())}
     assert 0 <= gender["test"]["accuracy"] <= 1 and "accuracy_by_group" in gender["test"]
     # Real vs GAN spectra separate easily, even on 60 images per class.
-    assert fake["test"]["accuracy"] > 0.8 and set(fake["candidates"]) == {"svm_linear", "svm_rbf",
-                                                                         "logistic_regression"}
+    assert fake["test"]["accuracy"] > 0.8 and set(fake["candidates"]) == {
+        "svm_linear",
+        "svm_rbf",
+        "logistic_regression",
+    }
     videos = json.loads((work / "metrics" / "fake_videos.json").read_text())
     assert videos["summary"]["videos"] == 9 and videos["summary"]["scored"] >= 1
 

@@ -9,16 +9,18 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from helpers import base_params
 from pipeline.config import config_from_dict
 from pipeline.features.spectrum import spectra_of_files
 from pipeline.stages.grid_search import score_videos
 from pipeline.video import VideoError, sample_frames
 
+from helpers import base_params
+
 
 @pytest.fixture(scope="module")
 def clip(raw_sample):
-    return raw_sample / "videos" / "deepfake-samples" / "ffpp" / "original_sequences" / "youtube" / "c23" / "videos" / "004.mp4"
+    return raw_sample / "videos" / "deepfake-samples" / "ffpp" / "original_sequences" / "youtube" / "c23" / "videos" \
+        / "004.mp4"
 
 
 def test_frames_are_sampled_at_the_rate_and_capped(clip):
