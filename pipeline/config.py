@@ -53,8 +53,6 @@ class FieldProblem(ValueError):
         self.field, self.sentence = field, sentence
 
 
-
-
 def _as_given(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     """Check a choice against its Literal but keep YAML's own string object.
 
@@ -230,12 +228,14 @@ def _grid(grid: Any) -> Any:
     grids = grid if isinstance(grid, list) else [grid]
     for one in grids:
         if not isinstance(one, dict) or not one:
-            raise ValueError(f"must be a mapping of parameter lists such as {{C: [1, 10]}}, "
-                             f"or a list of such mappings, got {grid!r}")
+            raise ValueError(
+                f"must be a mapping of parameter lists such as {{C: [1, 10]}}, or a list of such mappings, got {grid!r}"
+            )
         for name, values in one.items():
             if not isinstance(values, list) or not values:
-                raise FieldProblem(str(name), f"must be a non-empty list of values, got {values!r} "
-                                              f"(write [{values}] for one value)")
+                raise FieldProblem(
+                    str(name), f"must be a non-empty list of values, got {values!r} (write [{values}] for one value)"
+                )
     return grid
 
 
@@ -267,8 +267,10 @@ class SearchConfig(Section):
     @model_validator(mode="after")
     def _enough_rows_per_fold(self) -> SearchConfig:
         if self.search_sample is not None and self.search_sample < 10 * self.cv_folds:
-            raise FieldProblem("search_sample", f"must be null or at least 10 rows per fold "
-                                                f"({10 * self.cv_folds}), got {self.search_sample}")
+            raise FieldProblem(
+                "search_sample",
+                f"must be null or at least 10 rows per fold ({10 * self.cv_folds}), got {self.search_sample}",
+            )
         return self
 
 
@@ -340,8 +342,9 @@ class ComputeConfig(Section):
     @model_validator(mode="after")
     def _dask_needs_a_scheduler(self) -> ComputeConfig:
         if self.backend == "dask" and not self.scheduler_address:
-            raise FieldProblem("scheduler_address", "compute.backend=dask needs a scheduler address "
-                                                    "such as tcp://127.0.0.1:8786")
+            raise FieldProblem(
+                "scheduler_address", "compute.backend=dask needs a scheduler address such as tcp://127.0.0.1:8786"
+            )
         return self
 
 
@@ -368,8 +371,10 @@ class Config(Section):
     def _name_the_sources(cls, values: Any) -> Any:
         """Each data set's name is its key under `datasets`."""
         if isinstance(values, dict) and isinstance(values.get("datasets"), dict):
-            named = {key: {**source, "name": key} if isinstance(source, dict) else source
-                     for key, source in values["datasets"].items()}
+            named = {
+                key: {**source, "name": key} if isinstance(source, dict) else source
+                for key, source in values["datasets"].items()
+            }
             values = {**values, "datasets": named}
         return values
 
@@ -405,12 +410,14 @@ class Config(Section):
             known = sorted(set(ETHNICITY.values()))
             for group in self.evaluation.ethnicities:
                 if group not in known:
-                    raise FieldProblem("evaluation.ethnicities", f"{group!r} is not an ethnic group the data set "
-                                                                 f"readers produce ({', '.join(known)})")
+                    raise FieldProblem(
+                        "evaluation.ethnicities",
+                        f"{group!r} is not an ethnic group the data set readers produce ({', '.join(known)})",
+                    )
         if self.features:
             self._check_blocks(self.features)
         for task, search in (("gender", self.models.gender), ("fake", self.models.fake)):
-            for name, candidate in (search.candidates.items() if search else ()):
+            for name, candidate in search.candidates.items() if search else ():
                 self._check_grid(f"models.{task}.candidates.{name}.grid", candidate)
         return self
 
@@ -420,8 +427,10 @@ class Config(Section):
         hog, size = features.hog, self.crop.size
         window = hog.cell * hog.block
         if "hog" in features.blocks and (window > size or (size - window) % hog.cell):
-            raise FieldProblem("features.hog", f"blocks of {hog.block}x{hog.block} cells of {hog.cell} px "
-                                               f"do not tile the {size} px crop (crop.size)")
+            raise FieldProblem(
+                "features.hog",
+                f"blocks of {hog.block}x{hog.block} cells of {hog.cell} px do not tile the {size} px crop (crop.size)",
+            )
         if "lbp" in features.blocks and features.lbp.grid > size:
             raise FieldProblem("features.lbp.grid", f"must be at most crop.size ({size}), got {features.lbp.grid}")
 
@@ -432,8 +441,10 @@ class Config(Section):
         for grid in grids:
             for name in grid:
                 if name not in accepted:
-                    raise FieldProblem(f"{where}.{name}", f"is not a parameter of {candidate['model']} "
-                                                          f"(it takes {', '.join(sorted(accepted))})")
+                    raise FieldProblem(
+                        f"{where}.{name}",
+                        f"is not a parameter of {candidate['model']} (it takes {', '.join(sorted(accepted))})",
+                    )
 
     # The rest of the code reads these names.
     @property
@@ -470,6 +481,7 @@ def _family_parameters(family: str) -> set[str]:
 
 
 # ---- one sentence per failure ------------------------------------------------------------------------------
+
 
 def _shown(value: Any) -> str:
     text = repr(value)

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import yaml
@@ -14,6 +15,14 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("GENREC_DATA_MIRROR", REPO.parent / "shared" / "datasets")).resolve()
 UTK_SAMPLE = 1500  # images per data set in the `trained` project
+ARCHIVES = {
+    "utkface": "utkface/UTKFace.tar.gz",
+    "lfw": "lfw/lfw-gender-2000.tar.gz",
+    "celeba": "celeba/celeba-real-2000.tar.gz",
+    "dcgan": "dcgan-celeba/dataset_celebA.tar.gz",
+    "videos": "videos/deepfake-samples.tar",
+}
+IMAGE_NAMES = (".jpg", ".jpeg", ".png")
 
 
 def base_params(**overrides) -> dict:
@@ -39,15 +48,20 @@ def trained_params() -> dict:
     return params
 
 
-def run_stage(module: str, workdir: Path, params: dict, env: dict | None = None,
-              args: list[str] | None = None) -> subprocess.CompletedProcess:
+def run_stage(
+    module: str, workdir: Path, params: dict, env: dict | None = None, args: list[str] | None = None
+) -> subprocess.CompletedProcess:
     """Run `python -m pipeline.stages.<module>` in `workdir` with these params; MLflow store in workdir."""
     params_file = workdir / "params.yaml"
     params_file.write_text(yaml.safe_dump(params))
     full_env = {**os.environ, "GENREC_PARAMS": str(params_file), "DVC_ROOT": str(workdir), **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", f"pipeline.stages.{module}", *(args or [])], cwd=workdir, env=full_env,
-        capture_output=True, text=True, timeout=600,
+        [sys.executable, "-m", f"pipeline.stages.{module}", *(args or [])],
+        cwd=workdir,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -77,3 +91,18 @@ def runs(root: Path):
 def run_of_stage(found, stage: str):
     """The newest of these runs logged by `stage` (search_runs lists the newest first)."""
     return next(r for r in found if r.data.tags["genrec.stage"] == stage)
+
+
+def extract_sample(archive: Path, dest: Path, every: int) -> None:
+    """Every `every`-th image of a mirror archive and all its other members (labels, name lists, videos).
+
+    One forward pass over the archive: a gzip stream is never rewound.
+    """
+    seen = 0
+    with tarfile.open(archive) as tar:
+        for member in tar:
+            if member.name.lower().endswith(IMAGE_NAMES):
+                seen += 1
+                if (seen - 1) % every:
+                    continue
+            tar.extract(member, dest, filter="data")

@@ -25,8 +25,11 @@ from pipeline.config import (
 from helpers import REPO, run_stage
 
 EXPERIMENTS = sorted(path.stem for path in (REPO / "conf" / "experiment").glob("*.yaml"))
-GROUP_CHOICES = [f"{group}={path.stem}" for group in ("features", "evaluation", "compute", "models/gender")
-                 for path in sorted((REPO / "conf" / group).glob("*.yaml"))]
+GROUP_CHOICES = [
+    f"{group}={path.stem}"
+    for group in ("features", "evaluation", "compute", "models/gender")
+    for path in sorted((REPO / "conf" / group).glob("*.yaml"))
+]
 
 
 @pytest.fixture(scope="module")
@@ -106,10 +109,18 @@ BAD_VALUES = [
     ("compute.n_jobs", 0, "compute.n_jobs", "must not be 0"),
     ("compute.backend", "spark", "compute.backend", "'loky' or 'dask'"),
     ("models.fake.candidates.svm_rbf.model", "xgboost", "models.fake.candidates.svm_rbf.model", "'xgboost'"),
-    ("models.gender.candidates.svm_rbf.grid", {"kernel": "rbf"}, "models.gender.candidates.svm_rbf.grid.kernel",
-     "list"),
-    ("models.gender.candidates.svm_rbf.grid", {"gama": [0.1]}, "models.gender.candidates.svm_rbf.grid.gama",
-     "not a parameter of svm"),
+    (
+        "models.gender.candidates.svm_rbf.grid",
+        {"kernel": "rbf"},
+        "models.gender.candidates.svm_rbf.grid.kernel",
+        "list",
+    ),
+    (
+        "models.gender.candidates.svm_rbf.grid",
+        {"gama": [0.1]},
+        "models.gender.candidates.svm_rbf.grid.gama",
+        "not a parameter of svm",
+    ),
     ("models.gender.search_sample", 20, "models.gender.search_sample", "10 rows per fold"),
     ("models.gender.cv_folds", 1, "models.gender.cv_folds", "at least 2"),
     ("filter.datasets", "utkface", "filter.datasets", "must be a list, got 'utkface'"),

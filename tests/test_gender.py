@@ -12,13 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import run_of_stage, run_stage, runs, trained_params
 from pipeline.config import FeaturesConfig, GenderConfig, HogConfig, LbpConfig
 from pipeline.features.faces import FeatureError, face_features, feature_names, minmax_rows
 from pipeline.gender_data import GenderDataError, detection_rates, gender_faces, require_both_genders, select_training
 
-pytestmark = pytest.mark.slow
-
+from helpers import run_of_stage, run_stage, runs, trained_params
 
 
 def test_minmax_scales_each_face_by_its_own_range():
@@ -28,6 +26,7 @@ def test_minmax_scales_each_face_by_its_own_range():
     np.testing.assert_array_equal(scaled[1], 0)  # a flat face has no range: all zeros, no division by zero
 
 
+@pytest.mark.slow  # the trained project
 def test_feature_blocks_have_the_configured_widths(real_crops):
     X = real_crops["X"][:300]
     cfg = FeaturesConfig(blocks=("eigen", "hog", "lbp"), hog=HogConfig(n_components=20), lbp=LbpConfig(grid=4))
@@ -56,7 +55,7 @@ def faces_table() -> pd.DataFrame:
 
 def test_gender_faces_roles_keep_adults_with_a_face_and_a_label():
     rows = gender_faces(faces_table(), GenderConfig(datasets=("utk",), cross_datasets=("lfw",), min_age=18))
-    roles = dict(zip(rows["crop_index"], rows["role"]))
+    roles = dict(zip(rows["crop_index"], rows["role"], strict=True))
     # 2 is a minor, 6 has no gender, 7 no face: left out; LFW is cross whatever its split.
     assert roles == {0: "train", 1: "train", 3: "test", 4: "train", 5: "train", 8: "cross", 9: "cross"}
 
@@ -84,6 +83,7 @@ def test_balancing_and_max_train_mark_dropped_training_faces_unused():
     kept = by_gender[by_gender["role"] == "train"]
     assert kept["gender"].value_counts().to_dict() == {"female": 1, "male": 1}
     assert (by_gender["role"] == "unused").sum() == 2 and (by_gender["role"] == "test").sum() == 1
+    # max_train=3 is under the schema's floor of 10; this table is tiny.
     sampled = select_training(rows, GenderConfig.model_construct(datasets=("utk",), max_train=3), seed=1)
     assert (sampled["role"] == "train").sum() == 3
 
@@ -110,6 +110,7 @@ def real_crops(trained):
     return {"X": crops[found["crop_index"].to_numpy()].reshape(len(found), -1), "faces": found}
 
 
+@pytest.mark.slow  # the trained project
 def test_pca_is_fitted_on_the_training_faces_only(trained):
     table = pd.read_parquet(trained / "data" / "features" / "eigen" / "features.parquet")
     transformer = joblib.load(trained / "data" / "features" / "eigen" / "transformer.joblib")
@@ -133,6 +134,7 @@ def test_pca_is_fitted_on_the_training_faces_only(trained):
     assert (trained / "metrics" / "figures" / "eigenfaces.png").stat().st_size > 0
 
 
+@pytest.mark.slow  # the trained project
 def test_features_without_eigenfaces_still_write_every_declared_output(trained, tmp_path):
     # dvc.yaml declares the variance curve and eigenfaces sheet whatever the blocks: a HOG-only
     # experiment (`features=hog`) must write them too, or `dvc exp run` fails after the stage.
@@ -150,6 +152,7 @@ def test_features_without_eigenfaces_still_write_every_declared_output(trained, 
         assert cv2.imread(str(tmp_path / "metrics" / "figures" / figure)) is not None
 
 
+@pytest.mark.slow  # the trained project
 def test_grid_search_gender_reports_the_required_metrics(trained):
     metrics = json.loads((trained / "metrics" / "gender.json").read_text())
     assert set(metrics["cv"]["best_params"]) == {"C", "gamma", "kernel"}
@@ -198,6 +201,7 @@ def photos(trained, raw, tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow  # the trained project
 def test_predict_reports_every_face_a_faceless_photo_and_a_non_image(trained, photos):
     result = predict(trained, "--json", photos / "two.jpg", photos / "wall.jpg", photos / "notes.jpg")
     assert result.returncode == 1, result.stderr  # one file was skipped
@@ -212,6 +216,7 @@ def test_predict_reports_every_face_a_faceless_photo_and_a_non_image(trained, ph
     assert "2 face(s)" in text and "face 2:" in text and "%" in text
 
 
+@pytest.mark.slow  # the trained project
 def test_predict_refuses_a_model_that_changed_after_the_pipeline_wrote_it(trained, photos, tmp_path):
     model = trained / "data" / "models" / "gender.joblib"
     copy = tmp_path / "gender.joblib"
@@ -252,7 +257,8 @@ def fakeavceleb_tree(tmp_path_factory, raw):
     lines, expected = [HEADER], {}
     for code, race in RACES.items():
         for gender_code, gender in GENDER_CODES.items():
-            cell = [p for p in chips if p.name.split("_")[1:3] == [gender_code, code] and 25 <= int(p.name.split("_")[0]) <= 45]
+            cell = [p for p in chips
+                    if p.name.split("_")[1:3] == [gender_code, code] and 25 <= int(p.name.split("_")[0]) <= 45]
             for number, kind in enumerate(["RealVideo-RealAudio"] * 2 + ["FakeVideo-FakeAudio"] * 2):
                 person = f"id{code}{gender_code}{number:03d}"
                 folder = f"FakeAVCeleb_v1.2/{kind}/{race}/{gender}/{person}"
@@ -279,6 +285,7 @@ def evaluate(trained, evaluation: dict):
         pd.read_parquet(trained / "data" / "evaluation" / "items.parquet")
 
 
+@pytest.mark.slow  # the trained project
 def test_fakeavceleb_tables_from_a_tree_in_its_exact_layout(trained, fakeavceleb_tree):
     tables, summary, items = evaluate(trained, {
         "table1": {"source": "fakeavceleb", "type": "RealVideo-RealAudio"},
@@ -288,26 +295,30 @@ def test_fakeavceleb_tables_from_a_tree_in_its_exact_layout(trained, fakeavceleb
     })
     table1, table2 = tables["table1"], tables["table2"]
     assert list(table1.columns) == ["ethnicity", "gender", "n", "confidence_mean", "confidence_std", "accuracy"]
-    assert list(zip(table1["ethnicity"], table1["gender"])) == [
+    assert list(zip(table1["ethnicity"], table1["gender"], strict=True)) == [
         (e, g) for e in ("African", "Asian (East)", "Caucasian") for g in ("male", "female")]
     # Two readable clips per cell; the missing clip (African men) and the broken one (African women) are named.
     assert table1["n"].tolist() == [2] * 6 and table2["n"].tolist() == [2] * 6
-    assert set(summary["table1"]["skipped"]) == {str(fakeavceleb_tree / "FakeAVCeleb_v1.2/RealVideo-RealAudio/African/men/id99999/00002.mp4")}
-    assert list(summary["table2"]["skipped"]) == [str(fakeavceleb_tree / "FakeAVCeleb_v1.2/FakeVideo-FakeAudio/African/women/id99998/00003.mp4")]
+    clips = fakeavceleb_tree / "FakeAVCeleb_v1.2"
+    assert set(summary["table1"]["skipped"]) == {str(clips / "RealVideo-RealAudio/African/men/id99999/00002.mp4")}
+    assert list(summary["table2"]["skipped"]) == [str(clips / "FakeVideo-FakeAudio/African/women/id99998/00003.mp4")]
     scored = items[items["status"] == "ok"]
     assert (scored["frames"] == 2).all()  # 2 s clips sampled at one frame a second
     for name, table in tables.items():
         for row in table.itertuples():
-            cell = scored[(scored["table"] == name) & (scored["ethnicity"] == row.ethnicity) & (scored["gender"] == row.gender)]
+            cell = scored[(scored["table"] == name) & (scored["ethnicity"] == row.ethnicity)
+                          & (scored["gender"] == row.gender)]
             assert row.confidence_mean == pytest.approx(cell["confidence"].mean(), abs=1e-3)
             assert row.confidence_std == pytest.approx(cell["confidence"].std(ddof=1), abs=1e-3)
             assert row.accuracy == pytest.approx((cell["predicted"] == row.gender).mean(), abs=1e-3)
             assert (cell["confidence"].between(50, 100)).all()
-    assert summary["model"] == {"sha256": json.loads((trained / "data" / "models" / "gender.json").read_text())["sha256"]}
+    recorded = json.loads((trained / "data" / "models" / "gender.json").read_text())
+    assert summary["model"] == {"sha256": recorded["sha256"]}
     evaluation_run = run_of_stage(runs(trained)[1], "evaluate-by-ethnicity")
     assert evaluation_run.data.tags["genrec.gender_model_version"] == "1"
 
 
+@pytest.mark.slow  # the trained project
 def test_utkface_tables_real_and_swapped_faces_of_the_same_targets(trained):
     tables, summary, items = evaluate(trained, {"per_cell": 5, "videos": None, "swap_sheet": 3})
     real, swaps = items[items["table"] == "table1"], items[items["table"] == "table2"]

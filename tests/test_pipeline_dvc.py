@@ -44,7 +44,10 @@ def project(tmp_path_factory, mirror):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, root / name)
     for stale in ("dvc.lock", "metrics"):
-        shutil.rmtree(root / stale, ignore_errors=True) if (root / stale).is_dir() else (root / stale).unlink(missing_ok=True)
+        if (root / stale).is_dir():
+            shutil.rmtree(root / stale)
+        else:
+            (root / stale).unlink(missing_ok=True)
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",

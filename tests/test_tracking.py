@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_of_stage, runs
+from helpers import runs
 
 LOG_ONE_RUN = """
 import sys
@@ -28,6 +28,7 @@ def log_run(workdir: Path, root: Path, stage: str, extra_env: dict | None = None
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow  # creates MLflow stores from several processes (~1 min)
 def test_parallel_stage_runs_from_other_directories_all_land_in_the_root_store(tmp_path):
     root, elsewhere = tmp_path / "repo", tmp_path / "exps" / "copy"
     root.mkdir()
@@ -53,9 +54,32 @@ def test_parallel_stage_runs_from_other_directories_all_land_in_the_root_store(t
         assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["out.txt"]
 
 
+@pytest.mark.slow
 def test_a_failing_stage_is_logged_as_failed(tmp_path):
     proc = log_run(tmp_path, tmp_path, "boom")
     _, err = proc.communicate(timeout=120)
     assert proc.returncode != 0 and "boom" in err
     _, found = runs(tmp_path)
     assert [r.info.status for r in found] == ["FAILED"]
+
+
+def test_stage_run_collects_flat_params_and_numeric_metrics_with_mlflows_characters():
+    from pipeline.tracking import StageRun, flatten, metric_name
+
+    assert flatten({"a": {"b": 1, "c": {"d": [2]}}, "e": None}) == {"a.b": 1, "a.c.d": [2], "e": None}
+    assert metric_name("rate.Asian (East)") == "rate.Asian _East_"
+    run = StageRun("haar-crop")
+    run.log_params({"crop": {"padding": 0.25}})
+    run.log_metrics({"rate": {"Asian (East)": 0.9, "utkface": 1}, "name": "text", "flag": True, "missing": None})
+    assert run.params == {"crop.padding": 0.25}
+    assert run.metrics == {"rate.Asian _East_": 0.9, "rate.utkface": 1.0}  # text, booleans and None left out
+    run.log_artifact("metrics/x.json")
+    assert run.artifacts == [(Path("metrics/x.json"), None)]
+
+
+def test_the_project_root_is_dvc_root_when_dvc_runs_the_stage(tmp_path, monkeypatch):
+    from pipeline.tracking import project_root, tracking_uri
+
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    assert project_root() == tmp_path.resolve()
+    assert tracking_uri() == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
