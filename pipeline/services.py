@@ -220,20 +220,19 @@ def port_or_free(value: int | None, default: int) -> int:
 
 
 def start(folder: Path, s3_port: int | None = None, mlflow_port: int | None = None) -> Services:
-    """Start the store and the tracking server (or keep those already running from this folder)."""
+    """Start the store and the tracking server; after a crash, restart what died on the ports it had."""
     folder.mkdir(parents=True, exist_ok=True)
-    previous = load_record(folder)
-    if previous and all(alive(previous.pids.get(name, -1), name) for name in ("weed", "mlflow")):
-        return previous
-    if previous:
-        stop(folder)  # a half-started or crashed set: start clean
     keys = credentials(folder)
-    services = Services(str(folder), port_or_free(s3_port, 8333), port_or_free(mlflow_port, 5000))
-    services.internal_ports = {name: free_port() for name in
-                               ("master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc", "s3_grpc")}
+    services = load_record(folder)
+    if services is None:
+        services = Services(str(folder), port_or_free(s3_port, 8333), port_or_free(mlflow_port, 5000))
+        services.internal_ports = {name: free_port() for name in ("master", "master_grpc", "volume", "volume_grpc",
+                                                                  "filer", "filer_grpc", "s3_grpc")}
     try:
-        start_store(services, folder, keys)
-        start_tracking(services, folder, keys)
+        if not alive(services.pids.get("weed", -1), "weed"):
+            start_store(services, folder, keys)
+        if not alive(services.pids.get("mlflow", -1), "mlflow"):
+            start_tracking(services, folder, keys)
     except BaseException:
         stop(folder)
         raise
