@@ -40,7 +40,7 @@ ARTIFACTS = f"s3://{BUCKET}/mlartifacts"
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 120
 # SIGTERM first; SeaweedFS's graceful stop can hang on its gRPC servers, so then SIGKILL.
-STOP_TIMEOUT_S = {"mlflow": 20, "weed": 10}
+STOP_TIMEOUT_S = {"mlflow": 20, "weed": 5}
 
 
 class ServiceError(GenrecError, RuntimeError):
@@ -285,8 +285,10 @@ def configure_dvc(services: Services, repo: Path) -> None:
     keys = credentials(Path(services.folder))
     for option, value in (("endpointurl", services.s3_endpoint), ("access_key_id", keys["access_key_id"]),
                           ("secret_access_key", keys["secret_access_key"])):
-        subprocess.run([str(Path(sys.executable).parent / "dvc"), "remote", "modify", "--local", DVC_REMOTE,
-                        option, value], cwd=repo, check=True, capture_output=True)
+        done = subprocess.run([str(Path(sys.executable).parent / "dvc"), "remote", "modify", "--local", DVC_REMOTE,
+                               option, value], cwd=repo, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ServiceError(f"could not configure DVC remote '{DVC_REMOTE}' in {repo}: {done.stderr.strip()}")
 
 
 def experiment_url(base: str, tracking: str) -> str:
@@ -341,8 +343,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.action == "start":
             services = start(folder, args.s3_port, args.mlflow_port)
-            configure_dvc(services, project_root())
-            print(f"S3 (SeaweedFS): {services.s3_endpoint}   bucket {BUCKET}   DVC remote '{DVC_REMOTE}' configured")
+            repo = project_root()
+            configured = (repo / ".dvc").is_dir()
+            if configured:
+                configure_dvc(services, repo)
+            remote = f"DVC remote '{DVC_REMOTE}' configured" if configured else f"(no DVC repository at {repo})"
+            print(f"S3 (SeaweedFS): {services.s3_endpoint}   bucket {BUCKET}   {remote}")
             print(f"MLflow server:  {services.tracking_uri}   artifacts in {ARTIFACTS}")
             print(f"data folder:    {folder}")
             print(f"Log the stages there:\n  {exports(services)}")

@@ -159,6 +159,13 @@ def test_the_smoke_experiment_logs_to_the_server_and_its_artifacts_land_in_s3(te
         assert version.tags["genrec.registry.decision"] == "no champion yet"
     assert by_stage["grid-search@gender"].data.tags["genrec.registry.promoted"] == "true"
 
+    # `make ui` opens the page of genrec's runs, not MLflow's empty Default experiment.
+    from pipeline.services import experiment_url
+
+    page = experiment_url(env["MLFLOW_TRACKING_URI"], env["MLFLOW_TRACKING_URI"])
+    assert page == f"{env['MLFLOW_TRACKING_URI']}/#/experiments/{experiment.experiment_id}"
+    assert urllib.request.urlopen(page, timeout=30).status == 200
+
 
 def test_the_web_app_serves_the_champion_from_the_server(team):
     root, _, env, _ = team
@@ -206,10 +213,10 @@ def test_the_web_app_serves_the_champion_from_the_server(team):
 
 def test_a_store_killed_mid_push_loses_nothing_and_a_fresh_clone_pulls_every_output(team):
     root, sh, env, services_dir = team
-    # Enough objects that the push is still going when the store dies: 400 files of 64 KiB beside the outputs.
+    # Enough objects that the push is still going when the store dies: 300 files of 64 KiB beside the outputs.
     extra = root / "extra"  # outside data/, which git ignores as a whole
     extra.mkdir()
-    for index in range(400):
+    for index in range(300):
         (extra / f"{index:03d}.bin").write_bytes(os.urandom(64 * 1024))
     sh("dvc", "add", "extra")
     sh("git", "add", "-A")
@@ -258,7 +265,9 @@ def test_queued_experiments_log_to_the_server(team):
     import mlflow
 
     root, sh, env, _ = team
-    sh("dvc", "exp", "run", "--queue", "-n", "team60", "-S", "filter.max_per_dataset=60", "filter-small-images")
+    # One stage alone (-s): its inputs are cached outputs, so the queued copy rebuilds nothing upstream.
+    sh("dvc", "exp", "run", "--queue", "-n", "team-eigen", "-s", "-S", "experiment=smoke",
+       "-S", "features.eigen.n_components=40", "extract-eigen")
     sh("dvc", "queue", "start", "-j", "1")
     deadline = time.time() + 600
     while time.time() < deadline:
@@ -269,10 +278,11 @@ def test_queued_experiments_log_to_the_server(team):
     assert "Success" in status, status
     client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
     experiment = client.get_experiment_by_name("genrec")
-    queued = client.search_runs([experiment.experiment_id], "tags.`dvc.exp_name` = 'team60'")
-    assert {r.data.tags["genrec.stage"] for r in queued} >= {"filter-small-images"}
-    assert [r.data.metrics["kept.utkface"] for r in queued if r.data.tags["genrec.stage"] == "filter-small-images"] \
-        == [60.0]
+    (queued,) = client.search_runs([experiment.experiment_id], "tags.`dvc.exp_name` = 'team-eigen'")
+    assert queued.data.tags["genrec.stage"] == "extract-eigen" and queued.info.status == "FINISHED"
+    assert queued.data.params["features.eigen.n_components"] == "40"
+    inputs = {d.dataset.name for d in client.get_run(queued.info.run_id).inputs.dataset_inputs}
+    assert inputs == {"data/crops/crops.npy", "data/crops/faces.parquet"}
     assert not (root / "mlflow.db").exists()
 
 
