@@ -3,6 +3,7 @@
 #   make test    creates .venv, installs genrec with its test tools (and Chromium), runs pytest
 #   make test-fast  the unit tests only (no stage subprocesses, DVC, MLflow stores or browser): under a minute
 #   make lint    ruff: lint and format check
+#   make services / make services-stop   the team's S3 store and MLflow server (README: Working as a team)
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(abspath $(VENV))/bin
@@ -11,12 +12,12 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: setup browser repro test test-fast lint ui bench serve
+.PHONY: setup browser repro test test-fast lint ui bench serve services services-stop
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,team]'
 	touch $@
 
 setup: $(VENV)/.installed
@@ -43,8 +44,16 @@ test-fast: setup
 lint: setup
 	ruff check . && ruff format --check .
 
+# Opens MLflow on genrec's runs: the team's server when MLFLOW_TRACKING_URI is set, else ./mlflow.db.
 ui: setup
-	mlflow ui
+	python -m pipeline.services ui
+
+# A team's services on loopback, data in .services/: SeaweedFS (S3) and an MLflow server storing its artifacts there.
+services: setup
+	python -m pipeline.services start
+
+services-stop: setup
+	python -m pipeline.services stop
 
 serve: setup
 	genrec serve

@@ -29,6 +29,7 @@ from pipeline.models import (
     calibrated_fit, confusion_counts, confusion_table, evaluate, fake_probability, load_verified, repeated_holdout,
     roc_table, save_model, search_candidates,
 )
+from pipeline.registry import review_challenger
 from pipeline.report import confusion_figure, roc_figure
 from pipeline.scoring import accuracy_by, fake_by_source, gap, gender_by_source, source_weights
 from pipeline.stages.common import (
@@ -277,6 +278,7 @@ def grid_search(task: str, cfg: Config, run: StageRun) -> None:
         run.log_artifact(METRICS / f"{task}_videos.json")
         log.info("videos: %s", videos["summary"])
     log_model(run, served, example, REGISTERED[task])
+    run.in_run(lambda: review_challenger(REGISTERED[task]))  # aliases challenger/champion (pipeline.registry)
     log.info("%s: CV %.4f (%s), held-out accuracy %.4f", task, result.best_score, result.best_candidate, test_metrics["accuracy"])
 
 
