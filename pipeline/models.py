@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,11 @@ def calibrated_fit(estimator, X: np.ndarray, y: np.ndarray, search: SearchConfig
     """
     folds = StratifiedKFold(n_splits=search.cv_folds, shuffle=True, random_state=seed)
     calibrated = CalibratedClassifierCV(estimator, method=search.calibration, cv=folds, ensemble=False, n_jobs=n_jobs)
-    return calibrated.fit(X, y, sample_weight=sample_weight, **weight_params(sample_weight))
+    with warnings.catch_warnings():
+        # The weights reach the classifier as clf__sample_weight; sklearn warns only because a Pipeline's
+        # fit() does not name sample_weight itself.
+        warnings.filterwarnings("ignore", message="Since Pipeline does not appear to accept sample_weight")
+        return calibrated.fit(X, y, sample_weight=sample_weight, **weight_params(sample_weight))
 
 
 def repeated_holdout(estimator, X: np.ndarray, y: np.ndarray, repeats: int, seed: int) -> dict[str, float]:

@@ -26,10 +26,14 @@ IMAGE_NAMES = (".jpg", ".jpeg", ".png")
 
 
 def base_params(**overrides) -> dict:
-    """The smoke experiment's params, with top-level sections replaced by `overrides`."""
+    """The smoke experiment's params on the archives the tests extract (ARCHIVES), with top-level
+    sections replaced by `overrides`."""
     from pipeline.config import compose
 
     params = compose(["experiment=smoke"], conf_dir=REPO / "conf")
+    params["filter"]["datasets"] = ["utkface", "lfw", "celeba", "dcgan"]
+    params["gender"] |= {"datasets": ["utkface", "celeba", "lfw"], "leave_one_out": ["celeba"]}
+    params["spectrum"] |= {"datasets": ["celeba", "utkface", "lfw", "dcgan"], "leave_one_out": ["lfw"]}
     params.update(overrides)
     return params
 

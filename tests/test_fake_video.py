@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.fake_video import region_around, video_score
+from pipeline.config import SpectrumConfig
+from pipeline.fake_video import FakeDetector, video_score
+from pipeline.features.spectrum import detector_input, face_region, spectra_of_inputs
 
 
 def frames(*probabilities) -> list[dict]:
@@ -31,11 +33,35 @@ def test_a_tied_vote_is_real_and_a_faceless_video_has_no_score():
     assert faceless["fake_probability_mean"] is None and faceless["predicted_vote"] is None
 
 
-def test_region_around_is_a_square_margin_clipped_to_the_frame():
+def test_the_face_region_is_a_square_kept_inside_the_image():
     gray = np.arange(100 * 200, dtype=np.uint8).reshape(100, 200)
-    region = region_around(gray, (80, 30, 40, 40), scale=1.5)  # centre (100, 50), side 60
-    assert region.shape == (60, 60)
-    assert region[0, 0] == gray[20, 70]
-    clipped = region_around(gray, (0, 0, 40, 40), scale=2.0)  # centre (20, 20), side 80: cut at the edges
-    assert clipped.shape == (60, 60)
-    assert region_around(gray, (-20, -20, 10, 10), scale=1.0) is None  # nothing of it inside the frame
+    region = face_region(gray, (80, 30, 40, 40), scale=1.5)  # centre (100, 50), side 60
+    assert region.shape == (60, 60) and region[0, 0] == gray[20, 70]
+    shifted = face_region(gray, (0, 0, 40, 40), scale=2.0)  # side 80 at the corner: shifted inside, not cut
+    assert shifted.shape == (80, 80) and shifted[0, 0] == gray[0, 0]
+    shrunk = face_region(gray, (50, 10, 80, 80), scale=2.0)  # side 160 > the image's 100 rows: 100
+    assert shrunk.shape == (100, 100)
+    assert face_region(gray[:6, :6], (0, 0, 4, 4), scale=1.0) is None  # under 8 px
+
+
+def test_the_detector_input_is_the_region_at_the_working_side():
+    gray = (np.random.default_rng(0).random((300, 400)) * 255).astype(np.uint8)
+    spectrum = SpectrumConfig(datasets=("x",), input="face", face_scale=1.5, side=64)
+    assert detector_input(gray, (100, 100, 80, 80), spectrum).shape == (64, 64)
+    whole = spectrum.model_copy(update={"input": "image", "side": None})
+    assert detector_input(gray, None, whole) is gray
+
+
+def test_the_fake_detector_scores_each_box_with_the_fitted_model():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    spectrum = SpectrumConfig(datasets=("x",), input="face", side=32, n_points=10)
+    smooth = [np.full((40, 40), 100, np.uint8) + (rng.random((40, 40)) * 4).astype(np.uint8) for _ in range(8)]
+    noisy = [(rng.random((40, 40)) * 255).astype(np.uint8) for _ in range(8)]
+    X = spectra_of_inputs([detector_input(g, (0, 0, 40, 40), spectrum) for g in smooth + noisy], 10)
+    model = LogisticRegression().fit(X, [0] * 8 + [1] * 8)
+    detector = FakeDetector(model, spectrum)
+    probabilities = detector.probabilities(noisy[0], [(0, 0, 40, 40), (-50, -50, 4, 4)])
+    assert probabilities[0] == pytest.approx(model.predict_proba(X[8:9])[0, 1], abs=1e-6)
+    assert probabilities[1] is None  # no region inside the image

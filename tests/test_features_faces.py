@@ -67,4 +67,4 @@ def test_rows_of_the_wrong_size_and_unknown_blocks_are_refused(crops):
     with pytest.raises(FeatureError, match="40x40"):
         union.fit(crops).transform(crops[:2, :100])
     with pytest.raises(FeatureError, match="blocks"):
-        face_features(FeaturesConfig.model_construct(blocks=("sift",)), SIZE, seed=0)  # past the schema
+        face_features(FeaturesConfig.model_construct(blocks=("surf",)), SIZE, seed=0)  # past the schema

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, free_port
+from helpers import REPO, free_port
 from test_pipeline_dvc import STAGES, project_files
 
 pytestmark = pytest.mark.slow
