@@ -28,7 +28,7 @@ from pipeline.tracking import StageRun
 
 from helpers import REPO, base_params
 
-PER_DATASET = 100
+PER_DATASET = 60
 
 
 def small_params() -> dict:
