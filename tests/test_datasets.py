@@ -229,3 +229,28 @@ def test_celeba_and_video_readers_on_made_up_folders(tmp_path):
     check_schema(videos)
     assert videos["real_fake"].tolist() == ["fake", "real"]  # sorted by path
     assert videos["group"].tolist() == ["001", "001"] and videos["media"].unique().tolist() == ["video"]
+
+
+def test_fairface_reader_maps_races_and_age_buckets(tmp_path):
+    (tmp_path / "labels.csv").write_text(
+        "file,gender,race,age\n1.jpg,male,East Asian,3-9\n2.jpg,female,Black,20-29\n"
+        "3.jpg,female,Latino_Hispanic,more than 70\n4.jpg,unknown,White,50-59\n")
+    frame = read_dataset("fairface", tmp_path, "fairface")
+    assert list(frame.columns) == list(COLUMNS)
+    assert frame["ethnicity"].tolist() == ["Asian (East)", "African", "Latino Hispanic", "Caucasian"]
+    assert frame["age"].tolist() == [3.0, 20.0, 70.0, 50.0]  # a bucket's lower bound: 18+ keeps 20-29 and up
+    assert frame["gender"].tolist()[:3] == ["male", "female", "female"] and pd.isna(frame["gender"].iloc[3])
+    assert frame["group"].tolist() == ["1.jpg", "2.jpg", "3.jpg", "4.jpg"]  # no identities: one image, one group
+
+
+@pytest.mark.slow
+def test_fairface_reader_on_the_mirror(mirror, tmp_path):
+    import tarfile
+
+    with tarfile.open(mirror / "fairface" / "fairface-val-2739.tar.gz") as tar:
+        tar.extractall(tmp_path, filter="data")
+    frame = read_dataset("fairface", tmp_path / "fairface_val", "fairface")
+    # The mirror's README says 1,059 are under 20; its labels.csv has 49 + 353 + 330 = 732 (0-2, 3-9, 10-19).
+    assert len(frame) == 2739 and (frame["age"] < 20).sum() == 732
+    assert frame["gender"].value_counts().to_dict() == {"male": 1424, "female": 1315}
+    assert frame["race"].value_counts()["White"] == 525
