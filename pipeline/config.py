@@ -194,6 +194,14 @@ class ServeConfig:
     upload_dir: str | None = None
     gender_model: str = "data/models/gender.joblib"
     fake_model: str = "data/models/fake.joblib"
+    max_analysis_s: float = 10.0
+    max_analysis_mb: int = 768
+    max_rss_mb: int = 1024
+    working_side: int = 1024
+    max_pixels: int = 40_000_000
+    max_frame_pixels: int = 8_912_896
+    header_timeout_s: int = 5
+    sweep_every_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -299,6 +307,15 @@ def _validate(cfg: Config) -> None:
         _check(cfg.serve.max_upload_mb > 0, "serve.max_upload_mb must be positive")
         _check(cfg.serve.every_s > 0 and cfg.serve.max_frames >= 1 and cfg.serve.max_seconds > 0,
                "serve needs every_s > 0, max_frames >= 1 and max_seconds > 0")
+        _check(cfg.serve.max_analysis_s > 0, "serve.max_analysis_s must be positive")
+        _check(cfg.serve.max_analysis_mb >= 64, "serve.max_analysis_mb must be at least 64")
+        _check(cfg.serve.max_rss_mb >= cfg.serve.max_analysis_mb,
+               "serve.max_rss_mb must be at least serve.max_analysis_mb")
+        _check(cfg.serve.working_side >= 64, "serve.working_side must be at least 64")
+        _check(cfg.serve.max_pixels >= 1 and cfg.serve.max_frame_pixels >= 1,
+               "serve.max_pixels and serve.max_frame_pixels must be positive")
+        _check(cfg.serve.header_timeout_s >= 1, "serve.header_timeout_s must be at least 1")
+        _check(cfg.serve.sweep_every_s > 0, "serve.sweep_every_s must be positive")
     if cfg.gender:
         _check(len(cfg.gender.datasets) > 0, "gender.datasets must name at least one data set")
         _check(cfg.gender.balance in BALANCE, f"gender.balance must be one of {list(BALANCE)}")
