@@ -39,7 +39,8 @@ class GenrecServer(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # control_socket_disable is gunicorn 26's; older ones have no such socket
+                self.cfg.set(key, value)
 
     def load(self):
         import cv2

@@ -55,7 +55,8 @@ def clamped_fps(claimed: float) -> float:
 
 def open_video(path: str, limits: FrameLimits | None) -> cv2.VideoCapture:
     """FFmpeg's reader (never the image-sequence backend); for untrusted videos one decoding thread."""
-    params = [cv2.CAP_PROP_N_THREADS, 1] if limits else []
+    threads = getattr(cv2, "CAP_PROP_N_THREADS", None)
+    params = [threads, 1] if limits and threads is not None else []
     capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG, params)
     if not capture.isOpened():
         raise VideoError(f"cannot open video {path}: missing, not a video, or a codec OpenCV lacks")
