@@ -85,7 +85,9 @@ def child_main(write_fd: int, budget: Budget, vm_base: int, work: Callable[[], A
                 outcome = ("memory", None)
             else:
                 outcome = ("error", traceback.format_exc())
-        payload = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        # ru_maxrss counts the pages shared with the worker too: the whole footprint of this analysis.
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        payload = pickle.dumps((*outcome, peak_mb), protocol=pickle.HIGHEST_PROTOCOL)
         view = memoryview(payload)
         while view:
             view = view[os.write(write_fd, view):]
@@ -129,17 +131,20 @@ def run_within(budget: Budget, work: Callable[[], Any]) -> Any:
         os.close(read_fd)
         if payload is None:
             os.kill(pid, signal.SIGKILL)
-        _, status, usage = os.wait4(pid, 0)  # the child has closed its pipe: it is exiting
-        # ru_maxrss counts the pages shared with the worker too: the whole footprint of this analysis.
-        log.info("analysis child: %.2f s, peak RSS %d MB, %s", time.monotonic() - started,
-                 usage.ru_maxrss // 1024, "killed past the time budget" if payload is None else "done")
+        # The child has closed its pipe: it is exiting. (gevent's waitpid when patched: its
+        # child watcher reaps the children it forked.)
+        _, status = os.waitpid(pid, 0)
+    if not payload:
+        log.info("analysis child: %.2f s, %s", time.monotonic() - started,
+                 "killed past the time budget" if payload is None else f"died (status {status})")
     if payload is None:
         raise UploadError(f"the analysis was stopped: it needs more than the {budget.seconds:g} s allowed", 422)
     if not payload:
         if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGXCPU, signal.SIGKILL):
             raise UploadError(f"the analysis was stopped: it needs more than the {budget.seconds:g} s allowed", 422)
         raise UploadError("the file could not be analysed: its decoder failed", 422)
-    kind, value = pickle.loads(payload)
+    kind, value, peak_mb = pickle.loads(payload)
+    log.info("analysis child: %.2f s, peak RSS %d MB, %s", time.monotonic() - started, peak_mb, kind)
     if kind == "ok":
         return value
     if kind == "upload_error":

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import atexit
 import io
 import logging
 import os
@@ -249,6 +250,7 @@ class UploadFolder:
         if self._pid != os.getpid():
             self._folder = private_folder(self.root / process_folder_name(os.getpid()))
             self._pid = os.getpid()
+            atexit.register(shutil.rmtree, self._folder, True)  # a clean exit leaves nothing to sweep
         return self._folder
 
     def sweep_if_due(self, force: bool = False) -> None:
