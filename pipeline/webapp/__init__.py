@@ -5,8 +5,9 @@ video). JSON API: POST /api/predict (multipart field `file`), GET /health.
 
 Every upload is treated as hostile (see pipeline.webapp.uploads and .budget):
 it is written as an unnamed file in this process's private folder, analysed
-in a child process with a time and memory budget, one analysis at a time per
-worker, and gone when the response is ready, also when the worker is killed.
+by the worker's analysis child within a time and memory budget, one analysis
+at a time per worker, and gone when the response is ready, also when the
+worker is killed.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pipeline.gender import GenderModel, photo_detector
 from pipeline.models import load_verified
 from pipeline.stages.common import resolve_from_root
 from pipeline.webapp.analysis import Analyzer, UploadError, upload_kind
-from pipeline.webapp.budget import AnalysisFailed, Budget, rss_mb, run_within
+from pipeline.webapp.budget import AnalysisChild, AnalysisFailed, Budget, rss_mb
 from pipeline.webapp.uploads import UploadFolder
 
 log = logging.getLogger("genrec.serve")
@@ -103,7 +104,9 @@ def create_app(cfg: Config | None = None) -> Flask:
     warm_up(analyzer)
     uploads = UploadFolder.open(serve.upload_dir, serve.sweep_every_s)
     start_sweeper(uploads)
-    budget = Budget(serve.max_analysis_s, serve.max_analysis_mb)
+    # The child gets the upload through the worker's descriptor of its unnamed file.
+    child = AnalysisChild(lambda path: analyzer.analyse(Path(path)), Budget(serve.max_analysis_s, serve.max_analysis_mb),
+                          recycle_mb=serve.max_analysis_mb / 4)
     one_at_a_time = threading.Lock()  # gevent's lock under gunicorn's gevent worker
     app = Flask(__name__)
     app.request_class = upload_request_class(uploads)
@@ -153,13 +156,12 @@ def create_app(cfg: Config | None = None) -> Flask:
             stream.flush()
             if os.fstat(stream.fileno()).st_size == 0:
                 return error("the file is empty", 400)
-            # The child opens the unnamed file through the descriptor it inherits.
-            path = Path(f"/proc/self/fd/{stream.fileno()}")
-            upload_kind(path)  # 16 bytes of signature: refuse other formats before starting a child
+            path = Path(f"/proc/{os.getpid()}/fd/{stream.fileno()}")
+            upload_kind(path)  # 16 bytes of signature: other formats are refused before any decoder runs
             if not one_at_a_time.acquire(timeout=2 * serve.max_analysis_s):
                 return error("the server is busy: try again in a moment", 503)
             try:
-                return jsonify(run_within(budget, lambda: analyzer.analyse(path)))
+                return jsonify(child.run(str(path)))
             finally:
                 one_at_a_time.release()
         except UploadError as failure:
