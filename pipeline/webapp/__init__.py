@@ -170,10 +170,6 @@ def create_app(cfg: Config | None = None) -> Flask:
             upload.close()
             restart_if_grown(serve)
 
-    @app.errorhandler(TimeoutError)
-    def stalled(_):
-        return error("the upload stalled: the connection timed out", 408)
-
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_):
         return error(f"the file is larger than {serve.max_upload_mb:g} MB", 413)
