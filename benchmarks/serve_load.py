@@ -37,7 +37,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from hostile_corpus import Hostile, hostile_corpus  # noqa: E402
+from hostile_corpus import Hostile, hostile_corpus
 
 
 def chips(project: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -100,6 +100,29 @@ def start_server(project: Path, port: int, workers: int, uploads: Path) -> subpr
             time.sleep(0.5)
 
 
+def in_process_median(project: Path, params_file: Path, photo: bytes, repeats: int) -> float:
+    """The baseline of the single-image figure: the same analysis called in this process, one thread,
+    without HTTP, upload handling or the analysis child (seconds, median)."""
+    os.environ.update(GENREC_PARAMS=str(params_file), DVC_ROOT=str(project))
+    from threadpoolctl import threadpool_limits
+
+    from pipeline.config import load_config
+    from pipeline.webapp import load_analyzer, warm_up
+
+    cv2.setNumThreads(1)
+    analyzer, _ = load_analyzer(load_config(params_file))
+    warm_up(analyzer)
+    path = params_file.parent / "photo.jpg"
+    path.write_bytes(photo)
+    times = []
+    with threadpool_limits(1):
+        for _ in range(repeats + 3):
+            start = time.perf_counter()
+            analyzer.analyse(path)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times[3:])
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
@@ -146,6 +169,7 @@ def main() -> int:
                  if i % args.hostile_every == args.hostile_every - 1 else (photo, None) for i in range(args.requests)]
         uploads = Path(scratch) / "uploads"
         server = start_server(args.project, port, args.workers, uploads)
+        direct = in_process_median(args.project, uploads.parent / "params.yaml", photo, args.single)
         url = f"http://127.0.0.1:{port}/api/predict"
         try:
             for _ in range(3):  # warm every worker
@@ -157,7 +181,10 @@ def main() -> int:
             server.wait(timeout=30)
         left = [path for path in uploads.rglob("*") if not path.is_dir()]
 
-    print(f"single client, {args.single} sequential 640x480 images: median {1000 * statistics.median(single):.1f} ms")
+    served = statistics.median(single)
+    print(f"single client, {args.single} sequential 640x480 images: median {1000 * served:.1f} ms served; "
+          f"the same analysis in-process (no HTTP, no child) {1000 * direct:.1f} ms: "
+          f"{served / direct:.2f}x, +{1000 * (served - direct):.1f} ms")
     print(f"{args.clients} clients, {args.requests} requests, {args.workers} workers; "
           f"mixed: 1 in {args.hostile_every} from the {len(corpus)}-item hostile corpus")
     rows = [("normal requests", "normal", "{:d}"), ("hostile requests", "hostile", "{:d}"),

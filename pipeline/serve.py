@@ -12,6 +12,7 @@ that. The analysis itself runs in a budgeted child process
 from __future__ import annotations
 
 import logging
+
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.base_async import AsyncWorker
 from gunicorn.workers.ggevent import GeventWorker

@@ -26,9 +26,9 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-
 from conftest import free_port, trained_params
 from hostile_corpus import face_photo, hostile_corpus, jpeg
+
 from pipeline.config import config_from_dict
 from pipeline.errors import GenrecError
 from pipeline.webapp.uploads import MAX_JPEG_SCANS, UploadError, jpeg_scans, private_folder, sweep
@@ -314,7 +314,7 @@ def test_past_its_time_or_memory_budget_an_analysis_is_stopped_and_the_worker_se
     # The analysis child is forked at the first request: the runaway is in it.
     monkeypatch.setattr(Analyzer, "analyse", {"spin": spin, "hog": hog}[runaway])
     client, uploads = app_factory(max_analysis_s=1.0, max_analysis_mb=128)
-    form = lambda: {"file": (io.BytesIO(photo), "photo.jpg")}  # noqa: E731
+    form = lambda: {"file": (io.BytesIO(photo), "photo.jpg")}
     start = time.perf_counter()
     response = client.post("/api/predict", data=form(), content_type="multipart/form-data")
     assert response.status_code == status and words in response.get_json()["error"]
@@ -334,7 +334,7 @@ def test_safety_headers_and_cross_site_posts(app_factory, photo):
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
         assert headers["X-Content-Type-Options"] == "nosniff"
     assert client.get("/health").headers["Cache-Control"] == "no-store"
-    form = lambda: {"file": (io.BytesIO(photo), "photo.jpg")}  # noqa: E731
+    form = lambda: {"file": (io.BytesIO(photo), "photo.jpg")}
     for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Origin": "null"}):
         response = client.post("/api/predict", data=form(), content_type="multipart/form-data", headers=headers)
         assert response.status_code == 403 and "other sites" in response.get_json()["error"]

@@ -29,8 +29,9 @@ import signal
 import struct
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from pipeline.webapp.uploads import UploadError
 
