@@ -326,6 +326,19 @@ def test_past_its_time_or_memory_budget_an_analysis_is_stopped_and_the_worker_se
     assert files_left(uploads) == []
 
 
+def test_an_analysis_child_killed_between_requests_is_replaced(app_factory, photo):
+    client, _ = app_factory()
+    form = lambda: {"file": (io.BytesIO(photo), "photo.jpg")}  # noqa: E731
+    assert client.post("/api/predict", data=form(), content_type="multipart/form-data").status_code == 200
+    child = client.application.config["analysis_child"]
+    first = child.pid
+    os.kill(first, signal.SIGKILL)  # as the OOM killer would
+    time.sleep(0.2)
+    response = client.post("/api/predict", data=form(), content_type="multipart/form-data")
+    assert response.status_code == 200 and len(response.get_json()["faces"]) == 1
+    assert child.pid not in (None, first)
+
+
 def test_safety_headers_and_cross_site_posts(app_factory, photo):
     client, _ = app_factory()
     for path in ("/", "/try", "/health"):

@@ -111,7 +111,7 @@ def create_app(cfg: Config | None = None) -> Flask:
     app = Flask(__name__)
     app.request_class = upload_request_class(uploads)
     app.config["MAX_CONTENT_LENGTH"] = int(serve.max_upload_mb * 1024 * 1024)
-    app.config["uploads"] = uploads
+    app.config["uploads"], app.config["analysis_child"] = uploads, child
     limits = {"max_upload_mb": serve.max_upload_mb, "max_frames": serve.max_frames, "max_seconds": serve.max_seconds}
 
     @app.before_request

@@ -229,7 +229,12 @@ class AnalysisChild:
             self.spawn()
         started = time.monotonic()
         try:
-            write_message(self.tasks, task)
+            try:
+                write_message(self.tasks, task)
+            except BrokenPipeError:  # it ended between tasks (the OOM killer, its forking thread's end)
+                self.retire(kill=True)
+                self.spawn()
+                write_message(self.tasks, task)
             answer = read_message(self.answers, started + self.budget.seconds)
         except TimeoutError:
             self.retire(kill=True)
