@@ -20,7 +20,7 @@ def predict_command(args: argparse.Namespace) -> int:
     """Gender and confidence of every face in the given images."""
     from pipeline.predict import predict_command as run
 
-    return run(args.paths, args.model, args.json)
+    return run(args.paths, args.model, args.json, args.fake_model)
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -37,10 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     compose.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=smoke crop.padding=0.3")
     compose.add_argument("-o", "--output", default="params.yaml")
     compose.set_defaults(func=compose_command)
-    predict = commands.add_parser("predict", help="gender and confidence of every face in images")
+    predict = commands.add_parser("predict", help="gender, confidence and fake probability of every face in images")
     predict.add_argument("paths", nargs="+", metavar="PATH", help="image files")
     predict.add_argument("--model", help="a saved model file (default: data/models/gender.joblib, verified) "
                          "or an MLflow model URI such as models:/genrec-gender/latest")
+    predict.add_argument("--fake-model", help="the real-or-GAN model: a saved file (default: "
+                         "data/models/fake.joblib, verified, when it exists), an MLflow URI, or 'none'")
     predict.add_argument("--json", action="store_true", help="machine-readable output")
     predict.set_defaults(func=predict_command)
     serve = commands.add_parser("serve", help="run GEN_REC, the web app, under gunicorn")

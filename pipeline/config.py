@@ -1,14 +1,38 @@
-"""params.yaml -> typed config: the one place the pipeline reads its configuration."""
+"""params.yaml -> typed config: the one place the pipeline reads its configuration.
+
+One pydantic schema covers the whole of params.yaml: unknown keys are refused,
+choices are Literals, ranges are Field constraints, numbers must be numbers
+(a YAML string never passes for one), lists must be lists, and the names that
+point elsewhere (data sets, evaluation sets, feature blocks, model families and
+their parameters) are checked together in Config.check_references. Whatever
+fails, ConfigError carries one sentence that starts with the field's path,
+e.g. "crop.size: must be an integer, got 'big'".
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
+from typing_extensions import TypedDict
 
 from pipeline.errors import GenrecError
 
@@ -21,371 +45,547 @@ class ConfigError(GenrecError, ValueError):
     """A missing or invalid configuration value."""
 
 
-@dataclass(frozen=True)
-class Source:
-    """Where one data set's archive comes from."""
+class FieldProblem(ValueError):
+    """A validator's finding about one field, below the model that raised it ("filter.datasets")."""
 
-    name: str
-    reader: str
-    archive: str
-    sha256: str
-    url: str | None = None
-    homepage: str | None = None
-    root: str = "."
-    # Extra arguments for the reader (e.g. {label: fake} for an image folder).
-    options: dict = dataclasses.field(default_factory=dict)
+    def __init__(self, field: str, sentence: str):
+        super().__init__(f"{field}: {sentence}")
+        self.field, self.sentence = field, sentence
 
 
-@dataclass(frozen=True)
-class DownloadConfig:
-    mirror: str | None = None
-    timeout_s: float = 60
-    retries: int = 3
+def _as_given(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Check a choice against its Literal but keep YAML's own string object.
+
+    pydantic returns the Literal's (interned) constant instead; pickle memoizes strings by
+    identity, so that swap alone would change the bytes of the saved transformer and models.
+    """
+    handler(value)
+    return value
 
 
-@dataclass(frozen=True)
-class FilterConfig:
-    datasets: tuple[str, ...]
-    min_size: int = 60
-    max_pixels: int = 40_000_000
-    test_size: float = 0.2
-    max_per_dataset: int | None = None
+AsGiven = WrapValidator(_as_given)
 
+# YAML gives int, float, bool and str; none may stand in for another (60 may stand for 60.0).
+Int = StrictInt
+Float = StrictFloat
+Bool = StrictBool
+Str = StrictStr
+Names = tuple[StrictStr, ...]
+Fraction = Annotated[Float, Field(gt=0, le=1)]
+Positive = Annotated[Float, Field(gt=0)]
+DetectSide = Annotated[Int, Field(ge=16)]
 
-@dataclass(frozen=True)
-class CropConfig:
-    cascade: str = "haarcascade_frontalface_default.xml"
-    scale_factor: float = 1.1
-    min_neighbors: int = 5
-    min_face: float = 0.15
-    padding: float = 0.25
-    detect_side: int | None = None
-    size: int = 100
-    sample_sheet: int = 16
-
-
-@dataclass(frozen=True)
-class VideoConfig:
-    dataset: str
-    every_s: float = 1.0
-    max_frames: int = 20
-    face_scale: float = 1.6
-    detect_side: int | None = 640
-    min_face: float = 0.08
-
-
-@dataclass(frozen=True)
-class SpectrumConfig:
-    datasets: tuple[str, ...]
-    input: str = "image"
-    n_points: int = 80
-    max_per_class: int | None = None
-    videos: VideoConfig | None = None
-
-
-@dataclass(frozen=True)
-class EigenConfig:
-    n_components: int = 50
-    whiten: bool = False
-    standardize: bool = False
-    svd_solver: str = "randomized"
-    # Components of the explained-variance curve (the paper's Figure 1).
-    curve_components: int = 200
-
-
-@dataclass(frozen=True)
-class HogConfig:
-    cell: int = 10
-    block: int = 2
-    bins: int = 9
-    n_components: int | None = 200
-
-
-@dataclass(frozen=True)
-class LbpConfig:
-    points: int = 8
-    radius: int = 1
-    grid: int = 5
-
-
-@dataclass(frozen=True)
-class FeaturesConfig:
-    """The gender model's face features (extract-eigen): which blocks, and each block's settings."""
-
-    blocks: tuple[str, ...]
-    eigen: EigenConfig = EigenConfig()
-    hog: HogConfig = HogConfig()
-    lbp: LbpConfig = LbpConfig()
-
-
-@dataclass(frozen=True)
-class GenderConfig:
-    """Which faces train, test and cross-check the gender model."""
-
-    datasets: tuple[str, ...]
-    cross_datasets: tuple[str, ...] = ()
-    min_age: int | None = 18
-    max_train: int | None = None
-    balance: str = "none"
-    # Face detection in photos and video frames (genrec predict, videos, the web app).
-    detect_side: int | None = 640
-    min_face: float = 0.08
-    padding: float = 0.1
-
-
+READERS = ("utkface", "lfw", "celeba", "fairface", "image_folder", "imdb_wiki", "videos", "fakeavceleb")  # pipeline.datasets
+BLOCKS = ("eigen", "hog", "lbp", "sift", "pca_sift")  # pipeline.features.faces
+MODEL_FAMILIES = ("svm", "logistic_regression")  # pipeline.models.classifier
+EVALUATION_SOURCES = ("utkface_heldout", "fairface_heldout", "utkface_swaps", "fakeavceleb")
+FAKEAVCELEB_TYPES = ("RealVideo-RealAudio", "FakeVideo-FakeAudio", "RealVideo-FakeAudio", "FakeVideo-RealAudio")
 BALANCE = ("none", "gender", "ethnicity", "ethnicity_gender")
 
 
-@dataclass(frozen=True)
-class SearchConfig:
+class Section(BaseModel):
+    """A config section: frozen, unknown keys refused, no inf or nan."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Source(Section):
+    """Where one data set's archive comes from."""
+
+    name: Str  # the key under `datasets`
+    reader: Annotated[Literal[READERS], AsGiven]
+    archive: Str
+    sha256: Str
+    url: Str | None = None
+    homepage: Str | None = None
+    root: Str = "."
+    # Extra arguments for the reader (e.g. {label: fake} for an image folder).
+    options: dict[Str, Any] = Field(default_factory=dict)
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex_digest(cls, value: str) -> str:
+        if len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value):
+            raise ValueError(f"must be a 64-character hex sha256 digest, got {value!r}")
+        return value
+
+
+class DownloadConfig(Section):
+    mirror: Str | None = None
+    timeout_s: Positive = 60
+    retries: Annotated[Int, Field(ge=0)] = 3
+
+
+class FilterConfig(Section):
+    datasets: Annotated[Names, Field(min_length=1)]
+    min_size: Annotated[Int, Field(ge=1)] = 60
+    max_pixels: Annotated[Int, Field(ge=1)] = 40_000_000
+    test_size: Annotated[Float, Field(gt=0, lt=1)] = 0.2
+    max_per_dataset: Annotated[Int, Field(ge=1)] | None = None
+
+
+class CropConfig(Section):
+    cascade: Str = "haarcascade_frontalface_default.xml"
+    scale_factor: Annotated[Float, Field(gt=1)] = 1.1
+    min_neighbors: Annotated[Int, Field(ge=0)] = 5
+    min_face: Fraction = 0.15
+    padding: Annotated[Float, Field(ge=0)] = 0.25
+    detect_side: DetectSide | None = None
+    # Search again on the histogram-equalized image when nothing is found (dark, low-contrast faces).
+    equalize_fallback: Bool = False
+    # The gender model's input: the square of margin x the box's longer side, resized to size x size.
+    margin: Annotated[Float, Field(ge=1, le=3)] = 1.0
+    size: Annotated[Int, Field(ge=8)] = 100
+    sample_sheet: Annotated[Int, Field(ge=0)] = 16
+
+
+class VideoConfig(Section):
+    dataset: Str
+    every_s: Positive = 1.0
+    max_frames: Annotated[Int, Field(ge=1)] = 20
+
+
+class SpectrumConfig(Section):
+    """The fake detector's input and data. `input` face is what is served: the square of face_scale x the
+    largest Haar box (kept inside the image), resized to side x side (INTER_AREA); image is the whole
+    image (Durall et al.), resized to side x side unless side is null; crop is haar-crop's crop."""
+
+    datasets: Annotated[Names, Field(min_length=1)]
+    input: Annotated[Literal["face", "image", "crop"], AsGiven] = "face"
+    face_scale: Annotated[Float, Field(ge=1, le=4)] = 1.6
+    side: Annotated[Int, Field(ge=16, le=1024)] | None = 128
+    n_points: Annotated[Int, Field(ge=4)] = 80
+    max_per_class: Annotated[Int, Field(ge=1)] | None = None
+    # Seeded sample per data set, so no single source decides what "real" means (null: all).
+    max_per_source: Annotated[Int, Field(ge=1)] | None = None
+    # Scored per held-out source; leave_one_out refits without each of these data sets.
+    leave_one_out: Names = ()
+    videos: VideoConfig | None = None
+
+
+class EigenConfig(Section):
+    n_components: Annotated[Int, Field(ge=1)] = 50
+    whiten: Bool = False
+    standardize: Bool = False
+    svd_solver: Annotated[Literal["auto", "full", "covariance_eigh", "arpack", "randomized"], AsGiven] = "randomized"
+    # Components of the explained-variance curve (the paper's Figure 1).
+    curve_components: Annotated[Int, Field(ge=1)] = 200
+
+
+class HogConfig(Section):
+    cell: Annotated[Int, Field(ge=2)] = 10
+    block: Annotated[Int, Field(ge=1)] = 2
+    bins: Annotated[Int, Field(ge=2)] = 9
+    n_components: Annotated[Int, Field(ge=1)] | None = 200
+
+
+class LbpConfig(Section):
+    points: Annotated[Int, Field(ge=1)] = 8
+    radius: Annotated[Int, Field(ge=1)] = 1
+    grid: Annotated[Int, Field(ge=1)] = 5
+
+
+class SiftConfig(Section):
+    """Dense SIFT: grid x grid keypoints of `size` px on the face crop."""
+
+    grid: Annotated[Int, Field(ge=1, le=16)] = 4
+    size: Annotated[Float, Field(gt=1)] = 24.0
+    # sift: PCA of the concatenated descriptors to this many whitened components (null: none).
+    n_components: Annotated[Int, Field(ge=1)] | None = 200
+    # pca_sift: components per keypoint of the PCA fitted on the training descriptors.
+    pca_components: Annotated[Int, Field(ge=1, le=128)] = 20
+
+
+class FeaturesConfig(Section):
+    """The gender model's face features (extract-eigen): which blocks, and each block's settings."""
+
+    blocks: Annotated[tuple[Annotated[Literal[BLOCKS], AsGiven], ...], Field(min_length=1)]
+    eigen: EigenConfig = EigenConfig()
+    hog: HogConfig = HogConfig()
+    lbp: LbpConfig = LbpConfig()
+    sift: SiftConfig = SiftConfig()
+
+
+class GenderConfig(Section):
+    """Which faces train, test and cross-check the gender model."""
+
+    datasets: Annotated[Names, Field(min_length=1)]
+    cross_datasets: Names = ()
+    min_age: Annotated[Int, Field(ge=0)] | None = 18
+    max_train: Annotated[Int, Field(ge=10)] | None = None
+    balance: Annotated[Literal[BALANCE], AsGiven] = "none"
+    # Seeded cap on each data set's training faces, so that one large source does not decide alone (null: all).
+    max_train_per_source: Annotated[Int, Field(ge=1)] | None = None
+    # Each is refitted without its training faces and scored on its held-out part (cross-source figures).
+    leave_one_out: Names = ()
+
+
+def _grid(grid: Any) -> Any:
+    """A candidate's grid: a mapping of parameter -> list of values, or a list of such mappings.
+
+    The values are kept exactly as written (1 stays an int), so the CV tables rebuild to the same bytes.
+    """
+    grids = grid if isinstance(grid, list) else [grid]
+    for one in grids:
+        if not isinstance(one, dict) or not one:
+            raise ValueError(
+                f"must be a mapping of parameter lists such as {{C: [1, 10]}}, or a list of such mappings, got {grid!r}"
+            )
+        for name, values in one.items():
+            if not isinstance(values, list) or not values:
+                raise FieldProblem(
+                    str(name), f"must be a non-empty list of values, got {values!r} (write [{values}] for one value)"
+                )
+    return grid
+
+
+class Candidate(TypedDict):
+    """One searched model: a family and its grid. A plain dict, as pipeline.models reads it."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+    model: Annotated[Literal[MODEL_FAMILIES], AsGiven]
+    grid: Annotated[Any, AfterValidator(_grid)]
+
+
+class SearchConfig(Section):
     """One task's model search: named candidates, each a model family and its grid (or list of grids)."""
 
-    candidates: dict
-    cv_folds: int = 5
-    calibration: str = "sigmoid"
+    candidates: Annotated[dict[Str, Candidate], Field(min_length=1)]
+    cv_folds: Annotated[Int, Field(ge=2)] = 5
+    calibration: Annotated[Literal["sigmoid", "isotonic"], AsGiven] = "sigmoid"
     # grid: every candidate on every fold; halving: successive halving (HalvingGridSearchCV).
-    strategy: str = "grid"
-    halving_factor: int = 3
+    strategy: Annotated[Literal["grid", "halving"], AsGiven] = "grid"
+    halving_factor: Annotated[Int, Field(ge=2)] = 3
     # Search on a stratified seeded subsample of this many training rows, then refit on all (null: all).
-    search_sample: int | None = None
+    search_sample: Annotated[Int, Field(ge=1)] | None = None
     # Standardize features before the classifier (the paper feeds raw eigenface coordinates).
-    standardize: bool = True
+    standardize: Bool = True
+    # Also score the best model as Durall et al.'s script does: mean test accuracy over this many
+    # seeded random 80/20 splits (0: not at all).
+    repeated_splits: Annotated[Int, Field(ge=0, le=100)] = 0
+
+    @model_validator(mode="after")
+    def _enough_rows_per_fold(self) -> SearchConfig:
+        if self.search_sample is not None and self.search_sample < 10 * self.cv_folds:
+            raise FieldProblem(
+                "search_sample",
+                f"must be null or at least 10 rows per fold ({10 * self.cv_folds}), got {self.search_sample}",
+            )
+        return self
 
 
-@dataclass(frozen=True)
-class TableSource:
+class ModelsConfig(Section):
+    gender: SearchConfig | None = None
+    fake: SearchConfig | None = None
+
+
+class TableSource(Section):
     """The evaluation set behind one table: utkface_heldout, utkface_swaps or fakeavceleb (with its type)."""
 
-    source: str
-    type: str | None = None
+    source: Annotated[Literal[EVALUATION_SOURCES], AsGiven]
+    type: Annotated[Literal[FAKEAVCELEB_TYPES], AsGiven] | None = None
+
+    @model_validator(mode="after")
+    def _type_for_fakeavceleb_only(self) -> TableSource:
+        if self.source == "fakeavceleb" and self.type is None:
+            raise FieldProblem("type", f"fakeavceleb needs a type, one of {', '.join(FAKEAVCELEB_TYPES)}")
+        if self.source != "fakeavceleb" and self.type is not None:
+            raise FieldProblem("type", f"only fakeavceleb takes a type, got {self.type!r} for {self.source}")
+        return self
 
 
-EVALUATION_SOURCES = ("utkface_heldout", "utkface_swaps", "fakeavceleb")
-
-
-@dataclass(frozen=True)
-class EvaluationConfig:
+class EvaluationConfig(Section):
     """evaluate-by-ethnicity: the sets behind Tables 1 and 2, and how they are sampled."""
 
     table1: TableSource
     table2: TableSource
-    ethnicities: tuple[str, ...]
-    per_cell: int | None = 25
+    ethnicities: Annotated[Names, Field(min_length=1)]
+    per_cell: Annotated[Int, Field(ge=1)] | None = 25
     # Folder holding FakeAVCeleb's meta_data.csv and its FakeAVCeleb_v1.2/ tree (relative: from the repo root).
-    fakeavceleb_root: str = "data/raw/fakeavceleb"
+    fakeavceleb_root: Str = "data/raw/fakeavceleb"
     # Labelled video data set scored per video (null: none).
-    videos: str | None = None
-    every_s: float = 1.0
-    max_frames: int = 20
-    swap_sheet: int = 6
+    videos: Str | None = None
+    every_s: Positive = 1.0
+    max_frames: Annotated[Int, Field(ge=1)] = 20
+    swap_sheet: Annotated[Int, Field(ge=0)] = 6
 
 
-@dataclass(frozen=True)
-class ServeConfig:
+class ServeConfig(Section):
     """GEN_REC, the web app."""
 
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 2
-    max_upload_mb: float = 50
-    every_s: float = 1.0
-    max_frames: int = 20
-    max_seconds: float = 60
-    upload_dir: str | None = None
-    gender_model: str = "data/models/gender.joblib"
-    fake_model: str = "data/models/fake.joblib"
-    max_analysis_s: float = 10.0
-    max_analysis_mb: int = 768
-    max_rss_mb: int = 1024
-    working_side: int = 1024
-    max_pixels: int = 40_000_000
-    max_frame_pixels: int = 8_912_896
-    header_timeout_s: int = 5
-    sweep_every_s: float = 60.0
+    host: Str = "127.0.0.1"
+    port: Annotated[Int, Field(ge=1, le=65535)] = 8000
+    workers: Annotated[Int, Field(ge=1)] = 2
+    max_upload_mb: Positive = 50
+    every_s: Positive = 1.0
+    max_frames: Annotated[Int, Field(ge=1)] = 20
+    max_seconds: Positive = 60
+    upload_dir: Str | None = None
+    gender_model: Str = "data/models/gender.joblib"
+    fake_model: Str = "data/models/fake.joblib"
+    # Hostile uploads (issue 16): the budget of one analysis (wall-clock and CPU seconds, memory beyond
+    # the worker's), the stated bound on a worker plus its analysis, the working size, the pixel caps,
+    # the header timeout and the sweep period.
+    max_analysis_s: Positive = 10.0
+    max_analysis_mb: Annotated[Int, Field(ge=64)] = 768
+    max_rss_mb: Annotated[Int, Field(ge=64)] = 1024
+    working_side: Annotated[Int, Field(ge=64)] = 1024
+    max_pixels: Annotated[Int, Field(ge=1)] = 40_000_000
+    max_frame_pixels: Annotated[Int, Field(ge=1)] = 8_912_896
+    header_timeout_s: Annotated[Int, Field(ge=1)] = 5
+    sweep_every_s: Positive = 60.0
+
+    @model_validator(mode="after")
+    def _room_for_the_worker(self) -> ServeConfig:
+        if self.max_rss_mb <= self.max_analysis_mb:
+            raise FieldProblem("max_rss_mb", f"must be larger than max_analysis_mb ({self.max_analysis_mb}), "
+                               f"leaving room for the worker itself, got {self.max_rss_mb}")
+        return self
 
 
-@dataclass(frozen=True)
-class ComputeConfig:
-    backend: str = "loky"
-    n_jobs: int = -1
-    scheduler_address: str | None = None
-    batch_size: int = 256
+class ComputeConfig(Section):
+    backend: Annotated[Literal["loky", "dask"], AsGiven] = "loky"
+    # joblib's n_jobs: a number of workers, or negative to count back from all cores (-1: all).
+    n_jobs: Int = -1
+    scheduler_address: Str | None = None
+    batch_size: Annotated[Int, Field(ge=1)] = 256
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _some_workers(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must not be 0: use a number of workers, or -1 for all cores")
+        return value
+
+    @model_validator(mode="after")
+    def _dask_needs_a_scheduler(self) -> ComputeConfig:
+        if self.backend == "dask" and not self.scheduler_address:
+            raise FieldProblem(
+                "scheduler_address", "compute.backend=dask needs a scheduler address such as tcp://127.0.0.1:8786"
+            )
+        return self
 
 
-@dataclass(frozen=True)
-class Config:
-    seed: int
-    experiment_name: str
-    datasets: dict[str, Source]
-    download: DownloadConfig
+class Config(Section):
+    """The whole of params.yaml."""
+
+    seed: Annotated[Int, Field(ge=0)]
+    experiment_name: Str = "default"
+    datasets: dict[Str, Source] = Field(default_factory=dict)
+    download: DownloadConfig = DownloadConfig()
     filter: FilterConfig
-    crop: CropConfig
-    compute: ComputeConfig
-    raw: dict[str, Any]
+    crop: CropConfig = CropConfig()
+    compute: ComputeConfig = ComputeConfig()
     spectrum: SpectrumConfig | None = None
-    fake_search: SearchConfig | None = None
     features: FeaturesConfig | None = None
     gender: GenderConfig | None = None
-    gender_search: SearchConfig | None = None
+    models: ModelsConfig = ModelsConfig()
     evaluation: EvaluationConfig | None = None
     serve: ServeConfig | None = None
+    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_the_sources(cls, values: Any) -> Any:
+        """Each data set's name is its key under `datasets`."""
+        if isinstance(values, dict) and isinstance(values.get("datasets"), dict):
+            named = {
+                key: {**source, "name": key} if isinstance(source, dict) else source
+                for key, source in values["datasets"].items()
+            }
+            values = {**values, "datasets": named}
+        return values
+
+    @model_validator(mode="after")
+    def check_references(self) -> Config:
+        """Every name that points elsewhere names something that exists."""
+        defined = sorted(self.datasets)
+        named = [("filter.datasets", self.filter.datasets)]
+        if self.spectrum:
+            named.append(("spectrum.datasets", self.spectrum.datasets))
+            if self.spectrum.videos:
+                named.append(("spectrum.videos.dataset", (self.spectrum.videos.dataset,)))
+        if self.gender:
+            named += [("gender.datasets", self.gender.datasets), ("gender.cross_datasets", self.gender.cross_datasets)]
+        if self.evaluation and self.evaluation.videos is not None:
+            named.append(("evaluation.videos", (self.evaluation.videos,)))
+        for field, names in named:
+            for name in names:
+                if name not in self.datasets:
+                    raise FieldProblem(field, f"names the data set {name!r}, which datasets does not define "
+                                              f"(defined: {', '.join(defined) or 'none'})")
+        for field, names, within in (
+            ("gender.leave_one_out", self.gender.leave_one_out if self.gender else (), "gender.datasets"),
+            ("spectrum.leave_one_out", self.spectrum.leave_one_out if self.spectrum else (), "spectrum.datasets"),
+        ):
+            task = self.gender if field.startswith("gender") else self.spectrum
+            for name in names:
+                if name not in task.datasets:
+                    raise FieldProblem(field, f"names {name!r}, which {within} does not hold")
+        if self.evaluation:
+            from pipeline.datasets.schema import ETHNICITY
+
+            known = sorted(set(ETHNICITY.values()))
+            for group in self.evaluation.ethnicities:
+                if group not in known:
+                    raise FieldProblem(
+                        "evaluation.ethnicities",
+                        f"{group!r} is not an ethnic group the data set readers produce ({', '.join(known)})",
+                    )
+        if self.features:
+            self._check_blocks(self.features)
+        for task, search in (("gender", self.models.gender), ("fake", self.models.fake)):
+            for name, candidate in search.candidates.items() if search else ():
+                self._check_grid(f"models.{task}.candidates.{name}.grid", candidate)
+        return self
+
+    def _check_blocks(self, features: FeaturesConfig) -> None:
+        if len(set(features.blocks)) < len(features.blocks):
+            raise FieldProblem("features.blocks", f"names a block twice: {list(features.blocks)}")
+        hog, size = features.hog, self.crop.size
+        window = hog.cell * hog.block
+        if "hog" in features.blocks and (window > size or (size - window) % hog.cell):
+            raise FieldProblem(
+                "features.hog",
+                f"blocks of {hog.block}x{hog.block} cells of {hog.cell} px do not tile the {size} px crop (crop.size)",
+            )
+        if "lbp" in features.blocks and features.lbp.grid > size:
+            raise FieldProblem("features.lbp.grid", f"must be at most crop.size ({size}), got {features.lbp.grid}")
+
+    @staticmethod
+    def _check_grid(where: str, candidate: dict) -> None:
+        accepted = _family_parameters(candidate["model"])
+        grids = candidate["grid"] if isinstance(candidate["grid"], list) else [candidate["grid"]]
+        for grid in grids:
+            for name in grid:
+                if name not in accepted:
+                    raise FieldProblem(
+                        f"{where}.{name}",
+                        f"is not a parameter of {candidate['model']} (it takes {', '.join(sorted(accepted))})",
+                    )
+
+    # The rest of the code reads these names.
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The params as read, before validation."""
+        return self._raw
+
+    @property
+    def fake_search(self) -> SearchConfig | None:
+        return self.models.fake
+
+    @property
+    def gender_search(self) -> SearchConfig | None:
+        return self.models.gender
 
     def section(self, name: str) -> dict[str, Any]:
-        """The raw params of one top-level section, for logging."""
-        return self.raw.get(name, {})
+        """The raw params of one top-level section."""
+        return self._raw.get(name, {})
+
+    def section_dump(self, name: str) -> Any:
+        """One top-level section as validated (defaults filled in), for logging."""
+        return self.model_dump(mode="json", include={name}).get(name)
 
 
-def _build(cls, values: Any, where: str):
-    """Build dataclass `cls` from a mapping, refusing unknown or missing keys."""
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where} must be a mapping, got {values!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ConfigError(f"{where} has unknown keys {unknown}; allowed: {sorted(fields)}")
-    missing = [
-        name
-        for name, f in fields.items()
-        if name not in values
-        and f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise ConfigError(f"{where} is missing {missing}")
-    return cls(**values)
+def _family_parameters(family: str) -> set[str]:
+    """The parameters a model family's estimator accepts (pipeline.models.classifier builds it)."""
+    if family == "svm":
+        from sklearn.svm import SVC
+
+        return set(SVC().get_params())
+    from sklearn.linear_model import LogisticRegression
+
+    return set(LogisticRegression().get_params())
 
 
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
+# ---- one sentence per failure ------------------------------------------------------------------------------
 
 
-def _validate(cfg: Config) -> None:
-    for source in cfg.datasets.values():
-        _check(
-            isinstance(source.sha256, str) and len(source.sha256) == 64,
-            f"datasets.{source.name}.sha256 must be a 64-character hex digest",
-        )
-    for name in cfg.filter.datasets:
-        _check(name in cfg.datasets, f"filter.datasets names {name!r}, which datasets does not define")
-    _check(0 < cfg.filter.test_size < 1, "filter.test_size must be between 0 and 1")
-    _check(cfg.filter.min_size >= 1, "filter.min_size must be at least 1")
-    _check(cfg.crop.scale_factor > 1, "crop.scale_factor must be greater than 1")
-    _check(0 < cfg.crop.min_face <= 1, "crop.min_face must be a fraction in (0, 1]")
-    _check(cfg.crop.padding >= 0, "crop.padding must not be negative")
-    _check(cfg.crop.size >= 8, "crop.size must be at least 8")
-    _check(
-        cfg.compute.backend in ("loky", "dask"),
-        f"compute.backend must be 'loky' or 'dask', got {cfg.compute.backend!r}",
-    )
-    _check(cfg.compute.batch_size >= 1, "compute.batch_size must be at least 1")
-    if cfg.spectrum:
-        _check(cfg.spectrum.input in ("image", "crop"), "spectrum.input must be 'image' or 'crop'")
-        _check(cfg.spectrum.n_points >= 4, "spectrum.n_points must be at least 4")
-        videos = cfg.spectrum.videos
-        if videos:
-            _check(videos.every_s > 0 and videos.max_frames >= 1, "spectrum.videos needs every_s > 0 and max_frames >= 1")
-    for task, search in (("fake", cfg.fake_search), ("gender", cfg.gender_search)):
-        if search:
-            _check(search.cv_folds >= 2, f"models.{task}.cv_folds must be at least 2")
-            _check(search.calibration in ("sigmoid", "isotonic"), f"models.{task}.calibration must be sigmoid or isotonic")
-            _check(search.strategy in ("grid", "halving"), f"models.{task}.strategy must be grid or halving")
-            _check(search.halving_factor >= 2, f"models.{task}.halving_factor must be at least 2")
-            _check(search.search_sample is None or search.search_sample >= 10 * search.cv_folds,
-                   f"models.{task}.search_sample must be null or at least 10 rows per fold")
-    if cfg.features:
-        _check(len(cfg.features.blocks) > 0, "features.blocks must name at least one block")
-        _check(cfg.features.eigen.n_components >= 1, "features.eigen.n_components must be at least 1")
-    if cfg.evaluation:
-        for table in (cfg.evaluation.table1, cfg.evaluation.table2):
-            _check(table.source in EVALUATION_SOURCES,
-                   f"evaluation tables take a source among {list(EVALUATION_SOURCES)}, got {table.source!r}")
-        _check(cfg.evaluation.per_cell is None or cfg.evaluation.per_cell >= 1, "evaluation.per_cell must be null or >= 1")
-        _check(len(cfg.evaluation.ethnicities) > 0, "evaluation.ethnicities must name at least one group")
-    if cfg.serve:
-        _check(cfg.serve.workers >= 1, "serve.workers must be at least 1")
-        _check(cfg.serve.max_upload_mb > 0, "serve.max_upload_mb must be positive")
-        _check(cfg.serve.every_s > 0 and cfg.serve.max_frames >= 1 and cfg.serve.max_seconds > 0,
-               "serve needs every_s > 0, max_frames >= 1 and max_seconds > 0")
-        _check(cfg.serve.max_analysis_s > 0, "serve.max_analysis_s must be positive")
-        _check(cfg.serve.max_analysis_mb >= 64, "serve.max_analysis_mb must be at least 64")
-        _check(cfg.serve.max_rss_mb >= cfg.serve.max_analysis_mb,
-               "serve.max_rss_mb must be at least serve.max_analysis_mb")
-        _check(cfg.serve.working_side >= 64, "serve.working_side must be at least 64")
-        _check(cfg.serve.max_pixels >= 1 and cfg.serve.max_frame_pixels >= 1,
-               "serve.max_pixels and serve.max_frame_pixels must be positive")
-        _check(cfg.serve.header_timeout_s >= 1, "serve.header_timeout_s must be at least 1")
-        _check(cfg.serve.sweep_every_s > 0, "serve.sweep_every_s must be positive")
-    if cfg.gender:
-        _check(len(cfg.gender.datasets) > 0, "gender.datasets must name at least one data set")
-        _check(cfg.gender.balance in BALANCE, f"gender.balance must be one of {list(BALANCE)}")
-        _check(cfg.gender.max_train is None or cfg.gender.max_train >= 10, "gender.max_train must be null or at least 10")
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _features(values: dict) -> FeaturesConfig:
-    values = dict(values)
-    values["blocks"] = tuple(values.get("blocks") or ())
-    for name, cls in (("eigen", EigenConfig), ("hog", HogConfig), ("lbp", LbpConfig)):
-        if name in values:
-            values[name] = _build(cls, values[name] or {}, f"features.{name}")
-    return _build(FeaturesConfig, values, "features")
+def _path(loc: tuple) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
 
 
-def _gender(values: dict) -> GenderConfig:
-    values = dict(values)
-    for key in ("datasets", "cross_datasets"):
-        values[key] = tuple(values.get(key) or ())
-    return _build(GenderConfig, values, "gender")
+def _annotation_at(loc: tuple) -> Any:
+    """The declared type at `loc` below Config (None when it cannot be followed)."""
+    current: Any = Config
+    for part in loc:
+        while get_origin(current) is Annotated or (get_args(current) and type(None) in get_args(current)):
+            args = [arg for arg in get_args(current) if arg is not type(None)]
+            current = args[0]
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            if part not in current.model_fields:
+                return None
+            current = current.model_fields[part].annotation
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        else:
+            return None
+    while get_origin(current) is Annotated or (get_args(current) and type(None) in get_args(current)):
+        current = [arg for arg in get_args(current) if arg is not type(None)][0]
+    return current
 
 
-def _evaluation(values: dict) -> EvaluationConfig:
-    values = dict(values)
-    for table in ("table1", "table2"):
-        if table in values:
-            values[table] = _build(TableSource, values[table] or {}, f"evaluation.{table}")
-    values["ethnicities"] = tuple(values.get("ethnicities") or ())
-    return _build(EvaluationConfig, values, "evaluation")
+def _allowed_keys(loc: tuple) -> list[str]:
+    owner = _annotation_at(loc)
+    if isinstance(owner, type) and issubclass(owner, BaseModel):
+        return [name for name in owner.model_fields if not (owner is Source and name == "name")]
+    if isinstance(owner, type) and hasattr(owner, "__annotations__"):  # a TypedDict
+        return list(owner.__annotations__)
+    return []
+
+
+def _sentence(error: dict) -> str:
+    """One pydantic error as "path: what is wrong, got what"."""
+    loc, kind, ctx, value = tuple(error["loc"]), error["type"], error.get("ctx") or {}, error.get("input")
+    got = f", got {_shown(value)}"
+    if kind == "value_error" and isinstance(ctx.get("error"), FieldProblem):
+        problem = ctx["error"]
+        return f"{_path((*loc, problem.field))}: {problem.sentence}"
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        where = _path(loc[:-1]) or "params.yaml"
+        return f"{_path(loc)}: is not a setting of {where}" + (f" (it takes {', '.join(allowed)})" if allowed else "")
+    messages = {
+        "missing": "is required but missing",
+        "int_type": "must be an integer" + got,
+        "float_type": "must be a number" + got,
+        "finite_number": "must be a finite number" + got,
+        "bool_type": "must be true or false" + got,
+        "string_type": "must be a string" + got,
+        "literal_error": f"must be one of {ctx.get('expected')}" + got,
+        "greater_than": f"must be greater than {ctx.get('gt')}" + got,
+        "greater_than_equal": f"must be at least {ctx.get('ge')}" + got,
+        "less_than": f"must be less than {ctx.get('lt')}" + got,
+        "less_than_equal": f"must be at most {ctx.get('le')}" + got,
+        "too_short": f"must hold at least {ctx.get('min_length')} item(s)" + got,
+        "dict_type": "must be a mapping of settings" + got,
+        "model_type": "must be a mapping of settings" + got,
+        "model_attributes_type": "must be a mapping of settings" + got,
+        "value_error": str(ctx.get("error", error["msg"])),
+    }
+    if kind in ("list_type", "tuple_type"):
+        hint = f" (write [{value}] for a single item)" if isinstance(value, (str, int, float)) else ""
+        return f"{_path(loc)}: must be a list{got}{hint}"
+    return f"{_path(loc)}: {messages.get(kind, error['msg'][0].lower() + error['msg'][1:] + got)}"
 
 
 def config_from_dict(raw: dict[str, Any]) -> Config:
-    """Typed, validated config from the composed parameters."""
+    """Typed, validated config from the composed parameters; ConfigError (one sentence) if anything is wrong."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"params must be a mapping of sections, got {_shown(raw)}")
     try:
-        datasets = {
-            name: _build(Source, {"name": name, **values}, f"datasets.{name}")
-            for name, values in (raw.get("datasets") or {}).items()
-        }
-        filter_values = dict(raw.get("filter") or {})
-        filter_values["datasets"] = tuple(filter_values.get("datasets") or ())
-        spectrum = None
-        if raw.get("spectrum"):
-            spectrum_values = {**raw["spectrum"], "datasets": tuple(raw["spectrum"].get("datasets") or ())}
-            if spectrum_values.get("videos"):
-                spectrum_values["videos"] = _build(VideoConfig, spectrum_values["videos"], "spectrum.videos")
-            spectrum = _build(SpectrumConfig, spectrum_values, "spectrum")
-        fake = (raw.get("models") or {}).get("fake")
-        gender_search = (raw.get("models") or {}).get("gender")
-        cfg = Config(
-            seed=int(raw["seed"]),
-            experiment_name=str(raw.get("experiment_name", "default")),
-            datasets=datasets,
-            download=_build(DownloadConfig, raw.get("download") or {}, "download"),
-            filter=_build(FilterConfig, filter_values, "filter"),
-            crop=_build(CropConfig, raw.get("crop") or {}, "crop"),
-            compute=_build(ComputeConfig, raw.get("compute") or {}, "compute"),
-            raw=raw,
-            spectrum=spectrum,
-            fake_search=_build(SearchConfig, fake, "models.fake") if fake else None,
-            features=_features(raw["features"]) if raw.get("features") else None,
-            gender=_gender(raw["gender"]) if raw.get("gender") else None,
-            gender_search=_build(SearchConfig, gender_search, "models.gender") if gender_search else None,
-            evaluation=_evaluation(raw["evaluation"]) if raw.get("evaluation") else None,
-            serve=_build(ServeConfig, raw["serve"], "serve") if raw.get("serve") else None,
-        )
-    except KeyError as missing:
-        raise ConfigError(f"params are missing the key {missing}") from None
-    except TypeError as error:
-        raise ConfigError(f"invalid params: {error}") from None
-    _validate(cfg)
+        cfg = Config.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_sentence(error.errors()[0])) from None
+    cfg._raw = raw
     return cfg
 
 
@@ -398,8 +598,13 @@ def load_config(path: str | Path | None = None) -> Config:
     path = Path(path) if path else params_path()
     if not path.is_file():
         raise ConfigError(f"{path} not found: run `genrec compose` in the repository root to create it")
-    with open(path, encoding="utf-8") as handle:
-        raw = yaml.safe_load(handle) or {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle) or {}
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise ConfigError(f"{path} is not valid YAML{line}: run `genrec compose` to rewrite it") from None
     return config_from_dict(raw)
 
 

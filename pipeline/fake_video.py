@@ -1,45 +1,49 @@
-"""Real/fake scores for video frames and whole videos from the spectrum model."""
+"""Real/fake scores for faces in photos and video frames, with the spectrum model.
+
+The detector's input is defined once (pipeline.features.spectrum.detector_input):
+the stage, the labelled videos, `genrec predict` and the web app all score a
+face through FakeDetector, so each sees what validation saw.
+"""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
-from pipeline.config import CropConfig
-from pipeline.faces import detect_faces
-from pipeline.features.spectrum import spectra_of_images
+from pipeline.config import CropConfig, SpectrumConfig
+from pipeline.faces import detect_faces, to_gray
+from pipeline.features.spectrum import detector_input, spectra_of_inputs
 from pipeline.video import Frame
 
 
-def face_region(gray: np.ndarray, crop: CropConfig, scale: float) -> np.ndarray | None:
-    """The largest face with a margin (side = scale x the box), cut from the frame; None without a face."""
-    boxes = detect_faces(gray, crop)
-    return region_around(gray, boxes[0], scale) if len(boxes) else None
+class FakeDetector:
+    """The fitted spectrum -> probability model with the input definition it was validated on."""
+
+    def __init__(self, model, spectrum: SpectrumConfig):
+        self.model, self.spectrum = model, spectrum
+
+    def probabilities(self, gray: np.ndarray, boxes) -> list[float | None]:
+        """p(fake) for each face box (None where no input can be cut)."""
+        regions = [detector_input(gray, box, self.spectrum) for box in boxes]
+        features = spectra_of_inputs(regions, self.spectrum.n_points)
+        found = ~np.isnan(features).any(axis=1)
+        result: list[float | None] = [None] * len(regions)
+        if found.any():
+            proba = self.model.predict_proba(features[found])[:, 1]
+            for index, p in zip(np.flatnonzero(found), proba):
+                result[index] = round(float(p), 6)
+        return result
 
 
-def region_around(gray: np.ndarray, box, scale: float) -> np.ndarray | None:
-    """A square of side scale x the box's longer side, centred on the box, clipped to the frame."""
-    x, y, w, h = box
-    side = scale * max(w, h)
-    cx, cy = x + w / 2, y + h / 2
-    x0, y0 = max(0, int(round(cx - side / 2))), max(0, int(round(cy - side / 2)))
-    x1, y1 = min(gray.shape[1], int(round(cx + side / 2))), min(gray.shape[0], int(round(cy + side / 2)))
-    return gray[y0:y1, x0:x1] if x1 - x0 >= 8 and y1 - y0 >= 8 else None
-
-
-def frame_scores(frames: list[Frame], model, crop: CropConfig, n_points: int, face_scale: float) -> list[dict]:
-    """Per sampled frame: whether a face was found and the model's fake probability for it."""
-    regions = [face_region(cv2.cvtColor(f.image, cv2.COLOR_BGR2GRAY), crop, face_scale) for f in frames]
-    found = [i for i, region in enumerate(regions) if region is not None]
-    probabilities = np.full(len(frames), np.nan)
-    if found:
-        features = spectra_of_images([regions[i] for i in found], n_points)
-        probabilities[found] = model.predict_proba(features)[:, 1]
-    return [
-        {"frame": f.index, "time_s": round(f.time_s, 3), "face": regions[i] is not None,
-         "fake_probability": None if np.isnan(probabilities[i]) else round(float(probabilities[i]), 6)}
-        for i, f in enumerate(frames)
-    ]
+def frame_scores(frames: list[Frame], detector: FakeDetector, crop: CropConfig) -> list[dict]:
+    """Per sampled frame: whether a face was found and the model's fake probability for the largest one."""
+    scores = []
+    for frame in frames:
+        gray = to_gray(frame.image)
+        boxes = detect_faces(gray, crop)[:1]
+        probability = detector.probabilities(gray, boxes)[0] if len(boxes) else None
+        scores.append({"frame": frame.index, "time_s": round(frame.time_s, 3), "face": len(boxes) > 0,
+                       "fake_probability": probability})
+    return scores
 
 
 def video_score(scores: list[dict]) -> dict:

@@ -7,15 +7,14 @@ here exactly as haar-crop cropped the training faces (the Haar box, resized).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import CropConfig, GenderConfig
-from pipeline.faces import crop_face, detect_faces
+from pipeline.config import CropConfig
+from pipeline.faces import detect_faces, face_input
 from pipeline.models import load_verified
 
 
@@ -29,25 +28,22 @@ class FacePrediction:
         return {"box": list(self.box), "gender": self.gender, "confidence": self.confidence}
 
 
-def photo_detector(crop: CropConfig, gender: GenderConfig) -> CropConfig:
-    """haar-crop's detector, set for faces anywhere in a photo or frame rather than in a chip."""
-    return dataclasses.replace(crop, detect_side=gender.detect_side, min_face=gender.min_face, padding=gender.padding)
-
-
 class GenderModel:
-    """A fitted crop -> probability model with its class names and crop size."""
+    """A fitted crop -> probability model with its class names, and the one detector and face
+    normalization (crop config) that made its training crops."""
 
-    def __init__(self, model, classes: list[str], size: int, detector: CropConfig):
-        self.model, self.classes, self.size, self.detector = model, list(classes), size, detector
+    def __init__(self, model, classes: list[str], crop: CropConfig):
+        self.model, self.classes, self.crop = model, list(classes), crop
+        self.size = crop.size
 
     @classmethod
-    def load(cls, path: str | Path, detector: CropConfig) -> GenderModel:
+    def load(cls, path: str | Path, crop: CropConfig) -> GenderModel:
         """The pipeline's model file, verified against the sha256 recorded beside it."""
         model, record = load_verified(Path(path))
-        return cls(model, record["classes"], int(record["input_size"]), detector)
+        return cls(model, record["classes"], crop)
 
     @classmethod
-    def from_registry(cls, uri: str, detector: CropConfig, classes: list[str], size: int) -> GenderModel:
+    def from_registry(cls, uri: str, crop: CropConfig, classes: list[str]) -> GenderModel:
         """A registered MLflow model, e.g. models:/genrec-gender/latest."""
         import mlflow
         import mlflow.sklearn
@@ -56,7 +52,7 @@ class GenderModel:
 
         if not os.environ.get("MLFLOW_TRACKING_URI"):
             mlflow.set_tracking_uri(tracking_uri())  # the project's store, as the stages use it
-        return cls(mlflow.sklearn.load_model(uri), classes, size, detector)
+        return cls(mlflow.sklearn.load_model(uri), classes, crop)
 
     def predict_crops(self, crops: np.ndarray) -> list[tuple[str, float]]:
         """(gender, confidence %) for each size x size crop."""
@@ -66,12 +62,13 @@ class GenderModel:
         best = probabilities.argmax(axis=1)
         return [(self.classes[i], round(float(100 * p[i]), 2)) for i, p in zip(best, probabilities)]
 
-    def faces(self, gray: np.ndarray, largest_only: bool = False) -> list[FacePrediction]:
-        """Every face found in a grayscale image, largest first."""
-        boxes = detect_faces(gray, self.detector)
+    def faces(self, gray: np.ndarray, largest_only: bool = False, boxes: np.ndarray | None = None
+              ) -> list[FacePrediction]:
+        """Every face found in a grayscale image (or at the given boxes), largest first."""
+        boxes = detect_faces(gray, self.crop) if boxes is None else boxes
         if largest_only:
             boxes = boxes[:1]
-        crops = np.array([crop_face(gray, box, self.size) for box in boxes]).reshape(len(boxes), self.size, self.size)
+        crops = np.array([face_input(gray, box, self.crop) for box in boxes]).reshape(len(boxes), self.size, self.size)
         return [
             FacePrediction(tuple(int(v) for v in box), gender, confidence)
             for box, (gender, confidence) in zip(boxes, self.predict_crops(crops))

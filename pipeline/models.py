@@ -98,11 +98,18 @@ def plain_params(params: dict[str, Any]) -> str:
     return json.dumps({key.removeprefix("clf__"): value for key, value in params.items()}, sort_keys=True)
 
 
-def search_candidates(X: np.ndarray, y: np.ndarray, search: SearchConfig, seed: int, n_jobs: int = -1) -> SearchResult:
+def weight_params(sample_weight: np.ndarray | None, rows=slice(None)) -> dict:
+    """The fit parameters that hand sample weights to the pipeline's classifier (none without weights)."""
+    return {} if sample_weight is None else {"clf__sample_weight": np.asarray(sample_weight)[rows]}
+
+
+def search_candidates(X: np.ndarray, y: np.ndarray, search: SearchConfig, seed: int, n_jobs: int = -1,
+                      sample_weight: np.ndarray | None = None) -> SearchResult:
     """Every configured candidate's search on the same rows and folds; the best CV accuracy wins."""
     rows = search_rows(y, search, seed)
     searches = {
-        name: candidate_search(candidate, search, seed, n_jobs).fit(X[rows], y[rows])
+        name: candidate_search(candidate, search, seed, n_jobs).fit(X[rows], y[rows],
+                                                                    **weight_params(sample_weight, rows))
         for name, candidate in search.candidates.items()
     }
     best_candidate = max(searches, key=lambda name: searches[name].best_score_)  # first wins ties
@@ -112,7 +119,7 @@ def search_candidates(X: np.ndarray, y: np.ndarray, search: SearchConfig, seed: 
 
 
 def calibrated_fit(estimator, X: np.ndarray, y: np.ndarray, search: SearchConfig, seed: int,
-                   n_jobs: int = -1) -> CalibratedClassifierCV:
+                   n_jobs: int = -1, sample_weight: np.ndarray | None = None) -> CalibratedClassifierCV:
     """Refit on the whole training split with calibrated probabilities.
 
     ensemble=False: the calibration map is learnt on cross-validated scores and
@@ -120,7 +127,17 @@ def calibrated_fit(estimator, X: np.ndarray, y: np.ndarray, search: SearchConfig
     """
     folds = StratifiedKFold(n_splits=search.cv_folds, shuffle=True, random_state=seed)
     calibrated = CalibratedClassifierCV(estimator, method=search.calibration, cv=folds, ensemble=False, n_jobs=n_jobs)
-    return calibrated.fit(X, y)
+    return calibrated.fit(X, y, sample_weight=sample_weight, **weight_params(sample_weight))
+
+
+def repeated_holdout(estimator, X: np.ndarray, y: np.ndarray, repeats: int, seed: int) -> dict[str, float]:
+    """Durall et al.'s scoring: test accuracy over `repeats` seeded random 80/20 splits, mean and std."""
+    scores = []
+    for repeat in range(repeats):
+        train, test = train_test_split(np.arange(len(y)), test_size=0.2, random_state=seed + repeat)
+        scores.append(float(clone(estimator).fit(X[train], y[train]).score(X[test], y[test])))
+    return {"repeats": repeats, "accuracy_mean": float(np.mean(scores)), "accuracy_std": float(np.std(scores)),
+            "accuracies": [round(score, 6) for score in scores]}
 
 
 def fake_probability(model, X: np.ndarray) -> np.ndarray:

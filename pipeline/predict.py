@@ -1,36 +1,59 @@
-"""`genrec predict`: the gender and confidence of every face in image files."""
+"""`genrec predict`: the gender, confidence and fake probability of every face in image files.
+
+It applies the very detector, face normalization and detector input that the
+stages validated (pipeline.gender.GenderModel, pipeline.fake_video.FakeDetector),
+so its answers are the stage's answers for the same photo.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from pipeline.config import load_config
+from pipeline.config import Config, load_config
 from pipeline.faces import read_gray
-from pipeline.gender import GenderModel, photo_detector
+from pipeline.fake_video import FakeDetector
+from pipeline.gender import GenderModel
 from pipeline.images import OK, inspect_image
+from pipeline.models import load_verified
 
 GENDER_MODEL = Path("data/models/gender.joblib")
+FAKE_MODEL = Path("data/models/fake.joblib")
 CLASSES = ["female", "male"]
+REGISTRY = ("models:/", "runs:/")
 
 
-def load_predictor(model: str | None) -> GenderModel:
+def load_predictor(model: str | None, cfg: Config | None = None) -> GenderModel:
     """The pipeline's verified model file (default), another saved file, or an MLflow model URI."""
-    cfg = load_config()
-    detector = photo_detector(cfg.crop, cfg.gender)
-    if model and model.startswith(("models:/", "runs:/")):
-        return GenderModel.from_registry(model, detector, CLASSES, cfg.crop.size)
-    return GenderModel.load(Path(model) if model else GENDER_MODEL, detector)
+    cfg = cfg or load_config()
+    if model and model.startswith(REGISTRY):
+        return GenderModel.from_registry(model, cfg.crop, CLASSES)
+    return GenderModel.load(Path(model) if model else GENDER_MODEL, cfg.crop)
 
 
-def predict_file(predictor: GenderModel, path: str, max_pixels: int) -> dict:
+def load_fake_detector(model: str | None, cfg: Config) -> FakeDetector | None:
+    """The spectrum model (verified file or MLflow URI); None when asked for none or none was built."""
+    if model == "none" or (model is None and not FAKE_MODEL.is_file()):
+        return None
+    if model and model.startswith(REGISTRY):
+        import mlflow.sklearn
+
+        return FakeDetector(mlflow.sklearn.load_model(model), cfg.spectrum)
+    return FakeDetector(load_verified(Path(model) if model else FAKE_MODEL)[0], cfg.spectrum)
+
+
+def predict_file(predictor: GenderModel, path: str, max_pixels: int, fake: FakeDetector | None = None) -> dict:
     """One file's result: status ok (with faces), no_face, or skipped (with the reason)."""
     _, _, status = inspect_image(path, max_pixels)
     gray = read_gray(path) if status == OK else None
     if gray is None:
         reason = status if status != OK else "unreadable"
         return {"path": path, "status": "skipped", "reason": reason.replace("_", " "), "faces": []}
-    faces = [face.as_dict() for face in predictor.faces(gray)]
+    found = predictor.faces(gray)
+    faces = [face.as_dict() for face in found]
+    if fake is not None:
+        for face, probability in zip(faces, fake.probabilities(gray, [f.box for f in found])):
+            face["fake_probability"] = probability
     return {"path": path, "status": "ok" if faces else "no_face", "faces": faces}
 
 
@@ -42,14 +65,18 @@ def render(result: dict) -> str:
     lines = [f"{result['path']}: {len(result['faces'])} face(s)"]
     for number, face in enumerate(result["faces"], 1):
         x, y, w, h = face["box"]
-        lines.append(f"  face {number}: box x={x} y={y} w={w} h={h}  {face['gender']}  {face['confidence']:.1f}%")
+        fake = face.get("fake_probability")
+        shown = f"  p(fake) {100 * fake:.1f}%" if fake is not None else ""
+        lines.append(f"  face {number}: box x={x} y={y} w={w} h={h}  {face['gender']}  {face['confidence']:.1f}%{shown}")
     return "\n".join(lines)
 
 
-def predict_command(paths: list[str], model: str | None, as_json: bool, max_pixels: int = 40_000_000) -> int:
+def predict_command(paths: list[str], model: str | None, as_json: bool, fake_model: str | None = None) -> int:
     """Print each file's faces; exit status 1 when some file was skipped."""
-    predictor = load_predictor(model)
-    results = [predict_file(predictor, path, max_pixels) for path in paths]
+    cfg = load_config()
+    predictor = load_predictor(model, cfg)
+    fake = load_fake_detector(fake_model, cfg)
+    results = [predict_file(predictor, path, cfg.filter.max_pixels, fake) for path in paths]
     if as_json:
         print(json.dumps(results, indent=2))
     else:

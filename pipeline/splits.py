@@ -23,3 +23,12 @@ def assign_split(strata: pd.Series, groups: pd.Series, test_size: float, seed: i
         test_groups.update(names[rng.permutation(len(names))[:n_test]])
     split = np.where(units["group"].isin(test_groups), "test", "train")
     return pd.Series(split, index=strata.index, dtype="string")
+
+
+def cap_per_group(rows: pd.DataFrame, columns: list[str], limit: int | None, seed: int) -> pd.DataFrame:
+    """A seeded sample of at most `limit` rows of every group (by `columns`), in the original order."""
+    if not limit:
+        return rows
+    kept = [group.sample(n=min(len(group), limit), random_state=seed)
+            for _, group in rows.groupby(columns, sort=True, observed=True)]
+    return pd.concat(kept).sort_index() if kept else rows

@@ -1,11 +1,19 @@
-"""MLflow: one store at the repository root, one run per stage execution.
+"""MLflow: one store per project (or the team's server), one run per stage execution.
 
+Without MLFLOW_TRACKING_URI the store is `mlflow.db` at the repository root.
 DVC runs queued experiments in a temporary copy of the repository but sets
 DVC_ROOT to the original one, so every run lands in the same `mlflow.db`.
 SQLite allows one writer at a time: a stage collects what it logs while it
 runs and writes it in one short transaction under a file lock, so parallel
 queued experiments (`dvc queue start -j 2`) neither lose runs nor fail on a
-locked database.
+locked database. The run's start time is the stage's own, so the UI shows the
+stage's real duration.
+
+With MLFLOW_TRACKING_URI set (a team's `mlflow server`), every stage, queued
+experiment, `genrec predict` and the web app use that server instead.
+
+Each run records the stage's input data as MLflow dataset inputs
+(pipeline.lineage), so a registered model leads back to its data.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import logging
 import os
 import re
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,7 +50,18 @@ def project_root() -> Path:
 
 
 def tracking_uri(root: Path | None = None) -> str:
+    """MLFLOW_TRACKING_URI when set (a team's server), else the project's own `mlflow.db`."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return local_tracking_uri(root)
+
+
+def local_tracking_uri(root: Path | None = None) -> str:
     return f"sqlite:///{(root or project_root()) / 'mlflow.db'}"
+
+
+def uses_local_store(uri: str) -> bool:
+    return uri.startswith("sqlite:///")
 
 
 def git_commit() -> str:
@@ -74,8 +94,11 @@ def metric_name(key: str) -> str:
 
 
 @contextmanager
-def store_lock(root: Path) -> Iterator[None]:
-    """Serialise writers of the SQLite store across processes."""
+def store_lock(root: Path, uri: str) -> Iterator[None]:
+    """Serialise writers of the project's SQLite store across processes (a server serialises its own)."""
+    if not uses_local_store(uri):
+        yield
+        return
     with open(root / "mlflow.db.lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -94,7 +117,9 @@ class StageRun:
     artifacts: list[tuple[Path, str | None]] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     callbacks: list[Callable[[], None]] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
     run_id: str | None = None
+    started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
 
     def log_params(self, params: dict[str, Any]) -> None:
         self.params.update(flatten(params))
@@ -111,11 +136,23 @@ class StageRun:
         """Run `callback` inside the active MLflow run (e.g. to log a model)."""
         self.callbacks.append(callback)
 
+    def log_inputs(self, paths: list[str]) -> None:
+        """Record these DVC paths as the run's input data (hashed when the run is written)."""
+        self.inputs.extend(path for path in paths if path not in self.inputs)
 
-def _experiment_id(mlflow, root: Path) -> str:
+
+def _experiment_id(mlflow, root: Path, uri: str) -> str:
+    """genrec's experiment; in the local store its artifacts go to mlartifacts/, on a server where it says."""
+    from mlflow.exceptions import MlflowException
+
     experiment = mlflow.get_experiment_by_name(EXPERIMENT)
     if experiment is not None:
         return experiment.experiment_id
+    if not uses_local_store(uri):
+        try:  # the server's default artifact store (proxied to S3 by `make services`)
+            return mlflow.create_experiment(EXPERIMENT)
+        except MlflowException:  # another stage created it just now
+            return mlflow.get_experiment_by_name(EXPERIMENT).experiment_id
     artifacts = (root / "mlartifacts").resolve()
     artifacts.mkdir(exist_ok=True)
     return mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts.as_uri())
@@ -125,7 +162,15 @@ def _write(run: StageRun, status: str) -> None:
     import mlflow
 
     root = project_root()
-    mlflow.set_tracking_uri(tracking_uri(root))
+    uri = tracking_uri(root)
+    mlflow.set_tracking_uri(uri)
+    from pipeline.lineage import describe_inputs, log_inputs, stage_data_deps
+
+    try:  # the data this stage reads, as dvc.yaml declares it
+        inputs = describe_inputs([*stage_data_deps(run.stage), *run.inputs])
+    except OSError as error:  # lineage must never cost the stage's results
+        log.warning("input data not recorded: %s", error)
+        inputs = []
     tags = {
         "genrec.stage": run.stage,
         "mlflow.source.git.commit": git_commit(),
@@ -134,12 +179,15 @@ def _write(run: StageRun, status: str) -> None:
     }
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
-    with store_lock(root):
-        experiment_id = _experiment_id(mlflow, root)
-        with mlflow.start_run(
-            experiment_id=experiment_id, run_name=run.stage, tags=tags
-        ) as active:
+    with store_lock(root, uri):
+        experiment_id = _experiment_id(mlflow, root, uri)
+        # Opened with the stage's own start time: the run spans the stage's real work.
+        created = mlflow.MlflowClient().create_run(
+            experiment_id, start_time=run.started_ms, tags=tags, run_name=run.stage
+        )
+        with mlflow.start_run(run_id=created.info.run_id) as active:
             run.run_id = active.info.run_id
+            log_inputs(mlflow, inputs)
             params = {key: str(value)[:6000] for key, value in run.params.items()}
             if params:
                 mlflow.log_params(params)

@@ -6,6 +6,7 @@ import gzip
 import os
 import shutil
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -42,6 +43,7 @@ def test_utkface_names_without_labels_are_unlabelled():
     assert parse_name("30_2_0_20170101.jpg.chip.jpg") is None
 
 
+@pytest.mark.slow  # reads whole mirror archives
 def test_utkface_reader_matches_the_mirror_counts(raw):
     frame = read_dataset("utkface", raw / "utkface" / "UTKFace", "utkface")
     check_schema(frame)
@@ -53,6 +55,7 @@ def test_utkface_reader_matches_the_mirror_counts(raw):
     assert set(frame["ethnicity"].dropna()) == {"African", "Asian (East)", "Caucasian", "Indian", "Others"}
 
 
+@pytest.mark.slow  # reads whole mirror archives
 def test_lfw_reader_takes_gender_from_the_lists(raw):
     frame = read_dataset("lfw", raw / "lfw", "lfw")
     check_schema(frame)
@@ -60,6 +63,7 @@ def test_lfw_reader_takes_gender_from_the_lists(raw):
     assert frame["group"].nunique() == 2000
 
 
+@pytest.mark.slow  # reads whole mirror archives
 def test_celeba_reader(raw):
     frame = read_dataset("celeba", raw / "celeba", "celeba")
     check_schema(frame)
@@ -67,13 +71,14 @@ def test_celeba_reader(raw):
     assert all(frame["path"].map(lambda p: os.path.isfile(p)))
 
 
+@pytest.mark.slow  # reads whole mirror archives
 def test_image_folder_with_one_label(raw):
     frame = read_dataset("image_folder", raw / "dcgan" / "dataset_celebA", "dcgan", label="fake")
     assert len(frame) == 1000 and set(frame["real_fake"]) == {"fake"}
 
 
-def test_image_folder_with_class_folders(tmp_path, utk_images):
-    for cls, images in (("real", utk_images[:3]), ("fake", utk_images[3:5])):
+def test_image_folder_with_class_folders(tmp_path, utk_sample):
+    for cls, images in (("real", utk_sample[:3]), ("fake", utk_sample[3:5])):
         (tmp_path / cls).mkdir()
         for image in images:
             shutil.copy(image, tmp_path / cls / image.name)
@@ -81,6 +86,7 @@ def test_image_folder_with_class_folders(tmp_path, utk_images):
     assert frame["real_fake"].value_counts().to_dict() == {"real": 3, "fake": 2}
 
 
+@pytest.mark.slow  # reads whole mirror archives
 def test_video_reader(raw):
     frame = read_dataset("videos", raw / "videos" / "deepfake-samples", "videos")
     check_schema(frame)
@@ -92,7 +98,8 @@ def test_video_reader(raw):
 def wiki_mat(path, rows):
     """A wiki.mat with IMDB-WIKI's structure: one 1x1 struct of 1xN fields."""
     n = len(rows)
-    dtype = [(name, "O") for name in ("dob", "photo_taken", "full_path", "gender", "name", "face_location", "face_score", "second_face_score")]
+    fields = ("dob", "photo_taken", "full_path", "gender", "name", "face_location", "face_score", "second_face_score")
+    dtype = [(name, "O") for name in fields]
     record = np.zeros((1, 1), dtype=dtype)
     record["dob"][0, 0] = np.array([[r[0] for r in rows]], dtype=float)
     record["photo_taken"][0, 0] = np.array([[r[1] for r in rows]], dtype=float)
@@ -156,7 +163,8 @@ def test_fakeavceleb_metadata_counts(fakeavceleb_csv):
 def test_fakeavceleb_distributed_header_variant_reads_the_same(fakeavceleb_csv, tmp_path):
     standard = read_metadata(fakeavceleb_csv / "meta_data.csv")
     table = pd.read_csv(fakeavceleb_csv / "meta_data.csv", dtype=str, keep_default_na=False)
-    variant = table[["source", "target1", "target2", "method", "category", "type", "race", "gender", "filename", "path"]]
+    variant = table[["source", "target1", "target2", "method", "category", "type", "race", "gender", "filename",
+                     "path"]]
     text = "source,target1,target2,method,category,type,race,gender,path,\n" + variant.to_csv(index=False, header=False)
     (tmp_path / "meta_data.csv").write_text(text)
     pd.testing.assert_frame_equal(read_metadata(tmp_path / "meta_data.csv"), standard)
@@ -169,3 +177,55 @@ def test_unknown_reader_and_missing_folder_are_clear(tmp_path):
         read_dataset("nosuch", tmp_path, "x")
     with pytest.raises(FileNotFoundError, match="run the download stage"):
         read_dataset("utkface", tmp_path / "absent", "utkface")
+
+
+# ---- every reader on a tiny made-up folder in its source's layout -------------------------------------------
+
+def write_jpeg(path, seed: int = 0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = np.random.default_rng(seed).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    cv2.imwrite(str(path), image)
+
+
+def test_utkface_reader_on_a_made_up_folder(tmp_path):
+    for name in ("25_0_1_20170116174525125.jpg.chip.jpg", "61_1_20170109142408075.jpg.chip.jpg", "notes.jpg"):
+        write_jpeg(tmp_path / name)
+    frame = read_dataset("utkface", tmp_path, "utkface")
+    check_schema(frame)
+    rows = frame.set_index(frame["path"].str.rsplit("/", n=1).str[-1])
+    assert rows.loc["25_0_1_20170116174525125.jpg.chip.jpg", ["gender", "ethnicity", "age"]].tolist() == [
+        "male", "African", 25.0]
+    assert pd.isna(rows.loc["61_1_20170109142408075.jpg.chip.jpg", "race"])  # the release's missing race field
+    assert pd.isna(rows.loc["notes.jpg", "gender"])
+
+
+def test_lfw_reader_on_a_made_up_folder(tmp_path):
+    write_jpeg(tmp_path / "lfw" / "Ada_Lovelace" / "Ada_Lovelace_0001.jpg")
+    write_jpeg(tmp_path / "lfw" / "Alan_Turing" / "Alan_Turing_0001.jpg")
+    write_jpeg(tmp_path / "lfw" / "Nobody_Listed" / "Nobody_Listed_0001.jpg")
+    (tmp_path / "female_names.txt").write_text("Ada_Lovelace_0001.jpg\n\n")
+    (tmp_path / "male_names.txt").write_text("Alan_Turing_0001.jpg\n")
+    frame = read_dataset("lfw", tmp_path, "lfw")
+    check_schema(frame)
+    assert frame["gender"].tolist()[:2] == ["female", "male"] and pd.isna(frame["gender"].iloc[2])
+    assert frame["group"].tolist() == ["Ada_Lovelace", "Alan_Turing", "Nobody_Listed"]
+    (tmp_path / "male_names.txt").unlink()
+    with pytest.raises(FileNotFoundError, match="male_names.txt"):
+        read_dataset("lfw", tmp_path, "lfw")
+
+
+def test_celeba_and_video_readers_on_made_up_folders(tmp_path):
+    write_jpeg(tmp_path / "celeba" / "img_align_celeba" / "1_000001.jpg")
+    (tmp_path / "celeba" / "labels.csv").write_text(
+        "file,celeb_id,celeba_image,gender\n1_000001.jpg,1,000001.jpg,female\n2_000002.jpg,2,000002.jpg,unknown\n")
+    celeba = read_dataset("celeba", tmp_path / "celeba", "celeba")
+    check_schema(celeba)
+    assert celeba["gender"].tolist()[0] == "female" and pd.isna(celeba["gender"].iloc[1])
+
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "labels.csv").write_text(
+        "path,label,gender,source\nreal/001.mp4,REAL,male,ff++\nfake/001_002.mp4,fake,,dfdc\n")
+    videos = read_dataset("videos", tmp_path / "videos", "videos")
+    check_schema(videos)
+    assert videos["real_fake"].tolist() == ["fake", "real"]  # sorted by path
+    assert videos["group"].tolist() == ["001", "001"] and videos["media"].unique().tolist() == ["video"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Source
-from pipeline.download import DownloadError, MARKER, extract, fetch_dataset, fetch_url
+from pipeline.download import MARKER, DownloadError, extract, fetch_dataset, fetch_url
 
 
 def make_archive(path: Path, files: dict[str, bytes]) -> str:
@@ -27,8 +27,8 @@ def make_archive(path: Path, files: dict[str, bytes]) -> str:
 
 
 @pytest.fixture()
-def face_archive(tmp_path, utk_images) -> tuple[Path, str]:
-    files = {f"faces/{p.name}": p.read_bytes() for p in utk_images[:20]}
+def face_archive(tmp_path, utk_sample) -> tuple[Path, str]:
+    files = {f"faces/{p.name}": p.read_bytes() for p in utk_sample[:20]}
     archive = tmp_path / "faces.tar.gz"
     return archive, make_archive(archive, files)
 
@@ -145,7 +145,8 @@ def test_an_unreachable_url_names_the_data_set(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(DownloadError, match="'faces'.*could not download"):
-        fetch_dataset(source("0" * 64, f"http://127.0.0.1:{port}/x.tar.gz"), tmp_path / "raw", None, tmp_path / "dl", timeout=2, retries=1)
+        fetch_dataset(source("0" * 64, f"http://127.0.0.1:{port}/x.tar.gz"), tmp_path / "raw", None, tmp_path / "dl",
+                      timeout=2, retries=1)
 
 
 def test_a_corrupt_mirror_file_is_refused(tmp_path, face_archive):

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import base_params, copy_images, run_stage
 from pipeline import images
+
+from helpers import base_params, copy_images, run_stage
 
 
 def png_declaring(path: Path, width: int, height: int) -> Path:
@@ -21,16 +22,17 @@ def png_declaring(path: Path, width: int, height: int) -> Path:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
     return path
 
 
 @pytest.fixture(scope="module")
-def bad_folder(tmp_path_factory, utk_images) -> Path:
+def bad_folder(tmp_path_factory, utk_sample) -> Path:
     """data/raw/mixed/images: three good face images and one of every kind of bad file."""
     work = tmp_path_factory.mktemp("mixed")
     folder = work / "data" / "raw" / "mixed" / "images"
-    good = copy_images(utk_images[1000:1003], folder)
+    good = copy_images(utk_sample[100:103], folder)
     face = cv2.imread(str(good[0]))
     cv2.imwrite(str(folder / "grayscale.png"), cv2.cvtColor(face, cv2.COLOR_BGR2GRAY))
     cv2.imwrite(str(folder / "rgba.png"), cv2.cvtColor(face, cv2.COLOR_BGR2BGRA))
@@ -44,7 +46,7 @@ def bad_folder(tmp_path_factory, utk_images) -> Path:
 
 def mixed_params() -> dict:
     params = base_params()
-    params["datasets"] = {"mixed": {
+    params["datasets"] = {**params["datasets"], "mixed": {
         "reader": "image_folder", "archive": "mixed.tar.gz", "sha256": "0" * 64, "root": "images",
         "options": {"label": "real"},
     }}
@@ -67,19 +69,21 @@ def staged(bad_folder) -> Path:
     return bad_folder
 
 
+@pytest.mark.slow  # runs stages as subprocesses
 def test_bad_files_are_counted_by_reason_and_good_ones_kept(staged):
     metrics = json.loads((staged / "metrics" / "filter.json").read_text())
     assert metrics["kept"] == {"mixed": 5}
     assert metrics["dropped"] == {"mixed": {reason: 1 for reason in EXPECTED_DROPS.values()}}
     assert metrics["total"] == {"mixed": 10}
     manifest = pd.read_parquet(staged / "data" / "manifest.parquet")
-    status = dict(zip(manifest["path"].map(lambda p: Path(p).stem), manifest["status"]))
+    status = dict(zip(manifest["path"].map(lambda p: Path(p).stem), manifest["status"], strict=True))
     for stem, reason in EXPECTED_DROPS.items():
         assert status[stem] == reason
     assert manifest.loc[manifest["status"] == "kept", "split"].notna().all()
     assert manifest.loc[manifest["status"] != "kept", "split"].isna().all()
 
 
+@pytest.mark.slow
 def test_haar_crop_crops_the_good_images_including_grayscale_and_rgba(staged):
     faces = pd.read_parquet(staged / "data" / "crops" / "faces.parquet")
     crops = np.load(staged / "data" / "crops" / "crops.npy")
@@ -101,6 +105,7 @@ def test_inspect_image_reasons(bad_folder):
     assert (width, height, status) == (200, 200, images.OK)
 
 
+@pytest.mark.slow  # the failed run is logged to a new MLflow store (~15 s)
 def test_a_stage_without_its_input_fails_with_one_sentence(tmp_path):
     result = run_stage("haar_crop", tmp_path, base_params())
     assert result.returncode == 1
@@ -108,6 +113,7 @@ def test_a_stage_without_its_input_fails_with_one_sentence(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_extract_spectrum_on_face_crops(staged):
     """spectrum.input=crop: the feature of every found face crop, as the library computes it."""
     from pipeline.features.spectrum import feature_columns, spectra_of_images

@@ -12,14 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_stage, trained_params
-from test_tracking import run_of_stage, runs
 from pipeline.config import FeaturesConfig, GenderConfig, HogConfig, LbpConfig
 from pipeline.features.faces import FeatureError, face_features, feature_names, minmax_rows
-from pipeline.stages.extract_eigen import gender_faces, select_training
+from pipeline.gender_data import GenderDataError, detection_rates, gender_faces, require_both_genders, select_training
 
-pytestmark = pytest.mark.slow
-
+from helpers import run_of_stage, run_stage, runs, trained_params
 
 
 def test_minmax_scales_each_face_by_its_own_range():
@@ -29,6 +26,7 @@ def test_minmax_scales_each_face_by_its_own_range():
     np.testing.assert_array_equal(scaled[1], 0)  # a flat face has no range: all zeros, no division by zero
 
 
+@pytest.mark.slow  # the trained project
 def test_feature_blocks_have_the_configured_widths(real_crops):
     X = real_crops["X"][:300]
     cfg = FeaturesConfig(blocks=("eigen", "hog", "lbp"), hog=HogConfig(n_components=20), lbp=LbpConfig(grid=4))
@@ -37,7 +35,7 @@ def test_feature_blocks_have_the_configured_widths(real_crops):
     assert union.transform(X[:5]).shape == (5, 50 + 20 + 4 * 4 * 10)
     assert names[0] == "eigen_000" and names[50] == "hog_000" and names[-1] == "lbp_159"
     with pytest.raises(FeatureError, match="blocks"):
-        face_features(FeaturesConfig(blocks=("sift",)), 100, seed=0)
+        face_features(FeaturesConfig.model_construct(blocks=("surf",)), 100, seed=0)  # past the schema
     with pytest.raises(FeatureError, match="100x100"):
         union.transform(X[:2, :500])
 
@@ -57,9 +55,26 @@ def faces_table() -> pd.DataFrame:
 
 def test_gender_faces_roles_keep_adults_with_a_face_and_a_label():
     rows = gender_faces(faces_table(), GenderConfig(datasets=("utk",), cross_datasets=("lfw",), min_age=18))
-    roles = dict(zip(rows["crop_index"], rows["role"]))
+    roles = dict(zip(rows["crop_index"], rows["role"], strict=True))
     # 2 is a minor, 6 has no gender, 7 no face: left out; LFW is cross whatever its split.
     assert roles == {0: "train", 1: "train", 3: "test", 4: "train", 5: "train", 8: "cross", 9: "cross"}
+
+
+def test_detection_rates_count_the_held_out_images_of_each_source():
+    rates = detection_rates(faces_table(), GenderConfig(datasets=("utk",), cross_datasets=("lfw",), min_age=18))
+    # utk's held-out adult (3) was found; every LFW image counts (a cross source is evaluated whole).
+    assert rates == {"lfw": {"images": 2, "faces_found": 2, "detection_rate": 1.0},
+                     "utk": {"images": 1, "faces_found": 1, "detection_rate": 1.0}}
+
+
+def test_a_cap_per_source_keeps_every_source_in_training():
+    rows = gender_faces(faces_table(), GenderConfig(datasets=("utk", "lfw"), min_age=18))
+    capped = select_training(rows, GenderConfig(datasets=("utk", "lfw"), max_train_per_source=10), seed=1)
+    assert capped.loc[capped["role"] == "train", "dataset"].value_counts().to_dict() == {"utk": 4, "lfw": 1}
+    one_each = select_training(rows, GenderConfig(datasets=("utk", "lfw"), max_train_per_source=1), seed=1)
+    with pytest.raises(GenderDataError, match="both genders"):
+        require_both_genders(rows.assign(gender="male"), GenderConfig(datasets=("utk", "lfw")))
+    assert one_each.loc[one_each["role"] == "train", "dataset"].value_counts().to_dict() == {"utk": 1, "lfw": 1}
 
 
 def test_balancing_and_max_train_mark_dropped_training_faces_unused():
@@ -68,7 +83,8 @@ def test_balancing_and_max_train_mark_dropped_training_faces_unused():
     kept = by_gender[by_gender["role"] == "train"]
     assert kept["gender"].value_counts().to_dict() == {"female": 1, "male": 1}
     assert (by_gender["role"] == "unused").sum() == 2 and (by_gender["role"] == "test").sum() == 1
-    sampled = select_training(rows, GenderConfig(datasets=("utk",), max_train=3), seed=1)
+    # max_train=3 is under the schema's floor of 10; this table is tiny.
+    sampled = select_training(rows, GenderConfig.model_construct(datasets=("utk",), max_train=3), seed=1)
     assert (sampled["role"] == "train").sum() == 3
 
 
@@ -94,6 +110,7 @@ def real_crops(trained):
     return {"X": crops[found["crop_index"].to_numpy()].reshape(len(found), -1), "faces": found}
 
 
+@pytest.mark.slow  # the trained project
 def test_pca_is_fitted_on_the_training_faces_only(trained):
     table = pd.read_parquet(trained / "data" / "features" / "eigen" / "features.parquet")
     transformer = joblib.load(trained / "data" / "features" / "eigen" / "transformer.joblib")
@@ -117,6 +134,7 @@ def test_pca_is_fitted_on_the_training_faces_only(trained):
     assert (trained / "metrics" / "figures" / "eigenfaces.png").stat().st_size > 0
 
 
+@pytest.mark.slow  # the trained project
 def test_features_without_eigenfaces_still_write_every_declared_output(trained, tmp_path):
     # dvc.yaml declares the variance curve and eigenfaces sheet whatever the blocks: a HOG-only
     # experiment (`features=hog`) must write them too, or `dvc exp run` fails after the stage.
@@ -134,6 +152,7 @@ def test_features_without_eigenfaces_still_write_every_declared_output(trained, 
         assert cv2.imread(str(tmp_path / "metrics" / "figures" / figure)) is not None
 
 
+@pytest.mark.slow  # the trained project
 def test_grid_search_gender_reports_the_required_metrics(trained):
     metrics = json.loads((trained / "metrics" / "gender.json").read_text())
     assert set(metrics["cv"]["best_params"]) == {"C", "gamma", "kernel"}
@@ -144,6 +163,17 @@ def test_grid_search_gender_reports_the_required_metrics(trained):
     assert metrics["test"]["accuracy"] >= 0.8, metrics["test"]
     assert set(metrics["test"]["accuracy_by_group"]) == {"African", "Asian (East)", "Caucasian", "Indian", "Others"}
     assert metrics["cross_dataset"]["lfw"]["n"] > 1000 and 0.5 < metrics["cross_dataset"]["lfw"]["accuracy"] <= 1
+    # Every training source has its own held-out figures, over the faces found, with the detection rate.
+    heldout = metrics["heldout"]
+    assert set(heldout) == {"utkface", "celeba"}
+    for source in heldout.values():
+        assert source["n"] == source["faces_found"] <= source["images"] and 0.9 <= source["detection_rate"] <= 1
+        assert 0.6 <= source["accuracy"] <= 1 and 0.5 <= source["balanced_accuracy"] <= 1
+    assert set(heldout["utkface"]["accuracy_by_group"]) == {"African", "Asian (East)", "Caucasian", "Indian", "Others"}
+    assert heldout["utkface"]["n"] + heldout["celeba"]["n"] == metrics["n"]["test"]
+    # Trained without CelebA, scored on CelebA's held-out people.
+    loo = metrics["leave_one_out"]["celeba"]
+    assert loo["n"] == heldout["celeba"]["n"] and 0.5 <= loo["accuracy"] <= 1
     cv = pd.read_csv(trained / "metrics" / "gender_cv_results.csv")
     assert len(cv) == 2 and cv["rank_test_score"].min() == 1
 
@@ -171,6 +201,7 @@ def photos(trained, raw, tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow  # the trained project
 def test_predict_reports_every_face_a_faceless_photo_and_a_non_image(trained, photos):
     result = predict(trained, "--json", photos / "two.jpg", photos / "wall.jpg", photos / "notes.jpg")
     assert result.returncode == 1, result.stderr  # one file was skipped
@@ -185,6 +216,7 @@ def test_predict_reports_every_face_a_faceless_photo_and_a_non_image(trained, ph
     assert "2 face(s)" in text and "face 2:" in text and "%" in text
 
 
+@pytest.mark.slow  # the trained project
 def test_predict_refuses_a_model_that_changed_after_the_pipeline_wrote_it(trained, photos, tmp_path):
     model = trained / "data" / "models" / "gender.joblib"
     copy = tmp_path / "gender.joblib"
@@ -225,7 +257,8 @@ def fakeavceleb_tree(tmp_path_factory, raw):
     lines, expected = [HEADER], {}
     for code, race in RACES.items():
         for gender_code, gender in GENDER_CODES.items():
-            cell = [p for p in chips if p.name.split("_")[1:3] == [gender_code, code] and 25 <= int(p.name.split("_")[0]) <= 45]
+            cell = [p for p in chips
+                    if p.name.split("_")[1:3] == [gender_code, code] and 25 <= int(p.name.split("_")[0]) <= 45]
             for number, kind in enumerate(["RealVideo-RealAudio"] * 2 + ["FakeVideo-FakeAudio"] * 2):
                 person = f"id{code}{gender_code}{number:03d}"
                 folder = f"FakeAVCeleb_v1.2/{kind}/{race}/{gender}/{person}"
@@ -252,6 +285,7 @@ def evaluate(trained, evaluation: dict):
         pd.read_parquet(trained / "data" / "evaluation" / "items.parquet")
 
 
+@pytest.mark.slow  # the trained project
 def test_fakeavceleb_tables_from_a_tree_in_its_exact_layout(trained, fakeavceleb_tree):
     tables, summary, items = evaluate(trained, {
         "table1": {"source": "fakeavceleb", "type": "RealVideo-RealAudio"},
@@ -261,26 +295,30 @@ def test_fakeavceleb_tables_from_a_tree_in_its_exact_layout(trained, fakeavceleb
     })
     table1, table2 = tables["table1"], tables["table2"]
     assert list(table1.columns) == ["ethnicity", "gender", "n", "confidence_mean", "confidence_std", "accuracy"]
-    assert list(zip(table1["ethnicity"], table1["gender"])) == [
+    assert list(zip(table1["ethnicity"], table1["gender"], strict=True)) == [
         (e, g) for e in ("African", "Asian (East)", "Caucasian") for g in ("male", "female")]
     # Two readable clips per cell; the missing clip (African men) and the broken one (African women) are named.
     assert table1["n"].tolist() == [2] * 6 and table2["n"].tolist() == [2] * 6
-    assert set(summary["table1"]["skipped"]) == {str(fakeavceleb_tree / "FakeAVCeleb_v1.2/RealVideo-RealAudio/African/men/id99999/00002.mp4")}
-    assert list(summary["table2"]["skipped"]) == [str(fakeavceleb_tree / "FakeAVCeleb_v1.2/FakeVideo-FakeAudio/African/women/id99998/00003.mp4")]
+    clips = fakeavceleb_tree / "FakeAVCeleb_v1.2"
+    assert set(summary["table1"]["skipped"]) == {str(clips / "RealVideo-RealAudio/African/men/id99999/00002.mp4")}
+    assert list(summary["table2"]["skipped"]) == [str(clips / "FakeVideo-FakeAudio/African/women/id99998/00003.mp4")]
     scored = items[items["status"] == "ok"]
     assert (scored["frames"] == 2).all()  # 2 s clips sampled at one frame a second
     for name, table in tables.items():
         for row in table.itertuples():
-            cell = scored[(scored["table"] == name) & (scored["ethnicity"] == row.ethnicity) & (scored["gender"] == row.gender)]
+            cell = scored[(scored["table"] == name) & (scored["ethnicity"] == row.ethnicity)
+                          & (scored["gender"] == row.gender)]
             assert row.confidence_mean == pytest.approx(cell["confidence"].mean(), abs=1e-3)
             assert row.confidence_std == pytest.approx(cell["confidence"].std(ddof=1), abs=1e-3)
             assert row.accuracy == pytest.approx((cell["predicted"] == row.gender).mean(), abs=1e-3)
             assert (cell["confidence"].between(50, 100)).all()
-    assert summary["model"] == {"sha256": json.loads((trained / "data" / "models" / "gender.json").read_text())["sha256"]}
+    recorded = json.loads((trained / "data" / "models" / "gender.json").read_text())
+    assert summary["model"] == {"sha256": recorded["sha256"]}
     evaluation_run = run_of_stage(runs(trained)[1], "evaluate-by-ethnicity")
     assert evaluation_run.data.tags["genrec.gender_model_version"] == "1"
 
 
+@pytest.mark.slow  # the trained project
 def test_utkface_tables_real_and_swapped_faces_of_the_same_targets(trained):
     tables, summary, items = evaluate(trained, {"per_cell": 5, "videos": None, "swap_sheet": 3})
     real, swaps = items[items["table"] == "table1"], items[items["table"] == "table2"]

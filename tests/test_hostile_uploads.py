@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from conftest import free_port, trained_params
+from helpers import free_port, trained_params
 from hostile_corpus import face_photo, hostile_corpus, jpeg
 
 from pipeline.config import config_from_dict

@@ -1,4 +1,4 @@
-"""The joblib backend is swappable: a real Dask cluster gives byte-identical stage outputs."""
+"""The joblib backend is swappable: a real Dask cluster gives byte-identical stage outputs; batches keep order."""
 
 from __future__ import annotations
 
@@ -6,10 +6,40 @@ import os
 import shutil
 
 import pytest
+from pydantic import ValidationError
 
-from conftest import base_params, copy_images, run_stage
+from pipeline.config import ComputeConfig, ConfigError
+from pipeline.parallel import absolute_paths, batches, compute_backend, map_batches
+
+from helpers import base_params, copy_images, run_stage
 
 OUTPUTS = ("data/manifest.parquet", "data/crops/crops.npy", "data/crops/faces.parquet", "metrics/haar_crop.json")
+
+
+
+def test_batches_cover_every_item_once_in_order():
+    assert batches(list(range(7)), 3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert batches([], 3) == []
+
+
+def test_map_batches_returns_results_in_order_on_local_processes():
+    with compute_backend(ComputeConfig(backend="loky", n_jobs=2)):
+        parts = list(map_batches(sum, list(range(10)), 4, "sum"))
+    assert parts == [0 + 1 + 2 + 3, 4 + 5 + 6 + 7, 8 + 9]
+
+
+def test_paths_are_made_absolute_for_remote_workers(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert absolute_paths(["a/b.jpg"]) == [str(tmp_path / "a" / "b.jpg")]
+
+
+def test_dask_without_a_scheduler_address_is_a_config_error():
+    # The schema refuses this config; the backend still says so itself if handed one built without it.
+    with pytest.raises(ValidationError, match="scheduler_address"):
+        ComputeConfig(backend="dask")
+    with pytest.raises(ConfigError, match="compute.scheduler_address"):
+        with compute_backend(ComputeConfig.model_construct(backend="dask", n_jobs=1, scheduler_address=None)):
+            pass
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +68,7 @@ def run_both_stages(workdir, compute):
     return {name: (workdir / name).read_bytes() for name in OUTPUTS}
 
 
+@pytest.mark.slow  # a Dask cluster and stages as subprocesses
 def test_dask_cluster_and_loky_give_byte_identical_outputs(tmp_path, utk_images, cluster):
     copy_images(utk_images[::300], tmp_path / "data" / "raw" / "utkface" / "UTKFace")  # 80 images
     loky = run_both_stages(tmp_path, {"backend": "loky", "n_jobs": 2, "scheduler_address": None, "batch_size": 16})
@@ -54,9 +85,11 @@ def test_dask_cluster_and_loky_give_byte_identical_outputs(tmp_path, utk_images,
     assert "inspect_images" in prefixes and "crop_largest_faces" in prefixes
 
 
+@pytest.mark.slow
 def test_an_absent_scheduler_is_a_clear_error(tmp_path, utk_images):
     copy_images(utk_images[:5], tmp_path / "data" / "raw" / "utkface" / "UTKFace")
-    params = base_params(compute={"backend": "dask", "n_jobs": -1, "scheduler_address": "tcp://127.0.0.1:9", "batch_size": 16})
+    params = base_params(compute={"backend": "dask", "n_jobs": -1, "scheduler_address": "tcp://127.0.0.1:9",
+                                  "batch_size": 16})
     params["filter"] = {**params["filter"], "datasets": ["utkface"]}
     result = run_stage("filter_small_images", tmp_path, params)
     assert result.returncode == 1

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, free_port
-from test_tracking import run_of_stage, runs
+from helpers import REPO, free_port, run_of_stage, runs
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +44,10 @@ def project(tmp_path_factory, mirror):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, root / name)
     for stale in ("dvc.lock", "metrics"):
-        shutil.rmtree(root / stale, ignore_errors=True) if (root / stale).is_dir() else (root / stale).unlink(missing_ok=True)
+        if (root / stale).is_dir():
+            shutil.rmtree(root / stale)
+        else:
+            (root / stale).unlink(missing_ok=True)
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",

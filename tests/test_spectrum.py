@@ -7,16 +7,17 @@ import numpy as np
 import pytest
 
 from pipeline.features.spectrum import CACHE_BATCH, ring_operator, spectra_of_batch, spectra_of_files, spectra_of_images
+
 from reference.spectrum_reference import azimuthal_average, spectrum_of_file, spectrum_of_gray
 
 SHAPES = [(218, 178), (128, 128), (100, 100), (101, 77), (77, 101), (99, 99), (64, 90), (250, 250)]
 
 
 @pytest.fixture(scope="module")
-def photos(raw) -> list[np.ndarray]:
-    celeba = sorted((raw / "celeba" / "img_align_celeba").glob("*.jpg"))[:20]
-    dcgan = sorted((raw / "dcgan" / "dataset_celebA").glob("*.jpg"))[:10]
-    lfw = sorted((raw / "lfw" / "lfw").rglob("*.jpg"))[:10]
+def photos(raw_sample) -> list[np.ndarray]:
+    celeba = sorted((raw_sample / "celeba" / "img_align_celeba").glob("*.jpg"))[:20]
+    dcgan = sorted((raw_sample / "dcgan" / "dataset_celebA").glob("*.jpg"))[:10]
+    lfw = sorted((raw_sample / "lfw" / "lfw").rglob("*.jpg"))[:10]
     return [cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) for path in celeba + dcgan + lfw]
 
 
@@ -63,8 +64,8 @@ def test_ring_operator_averages_the_seeds_rings(photos):
     np.testing.assert_allclose(profile, azimuthal_average(centred), atol=1e-9)
 
 
-def test_files_unreadable_ones_are_marked_not_fatal(raw, tmp_path):
-    good = sorted((raw / "celeba" / "img_align_celeba").glob("*.jpg"))[:3]
+def test_files_unreadable_ones_are_marked_not_fatal(raw_sample, tmp_path):
+    good = sorted((raw_sample / "celeba" / "img_align_celeba").glob("*.jpg"))[:3]
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(good[0].read_bytes()[:100])
     text = tmp_path / "text.jpg"

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+from helpers import runs
 
 LOG_ONE_RUN = """
 import sys
@@ -26,20 +29,7 @@ def log_run(workdir: Path, root: Path, stage: str, extra_env: dict | None = None
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def runs(root: Path):
-    import mlflow
-    from pipeline.tracking import EXPERIMENT, tracking_uri
-
-    client = mlflow.MlflowClient(tracking_uri(root))
-    experiment = client.get_experiment_by_name(EXPERIMENT)
-    return client, client.search_runs([experiment.experiment_id], max_results=1000) if experiment else []
-
-
-def run_of_stage(found, stage: str):
-    """The newest of these runs logged by `stage` (search_runs lists the newest first)."""
-    return next(r for r in found if r.data.tags["genrec.stage"] == stage)
-
-
+@pytest.mark.slow  # creates MLflow stores from several processes (~1 min)
 def test_parallel_stage_runs_from_other_directories_all_land_in_the_root_store(tmp_path):
     root, elsewhere = tmp_path / "repo", tmp_path / "exps" / "copy"
     root.mkdir()
@@ -65,9 +55,119 @@ def test_parallel_stage_runs_from_other_directories_all_land_in_the_root_store(t
         assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["out.txt"]
 
 
+@pytest.mark.slow
 def test_a_failing_stage_is_logged_as_failed(tmp_path):
     proc = log_run(tmp_path, tmp_path, "boom")
     _, err = proc.communicate(timeout=120)
     assert proc.returncode != 0 and "boom" in err
     _, found = runs(tmp_path)
     assert [r.info.status for r in found] == ["FAILED"]
+
+
+def test_stage_run_collects_flat_params_and_numeric_metrics_with_mlflows_characters():
+    from pipeline.tracking import StageRun, flatten, metric_name
+
+    assert flatten({"a": {"b": 1, "c": {"d": [2]}}, "e": None}) == {"a.b": 1, "a.c.d": [2], "e": None}
+    assert metric_name("rate.Asian (East)") == "rate.Asian _East_"
+    run = StageRun("haar-crop")
+    run.log_params({"crop": {"padding": 0.25}})
+    run.log_metrics({"rate": {"Asian (East)": 0.9, "utkface": 1}, "name": "text", "flag": True, "missing": None})
+    assert run.params == {"crop.padding": 0.25}
+    assert run.metrics == {"rate.Asian _East_": 0.9, "rate.utkface": 1.0}  # text, booleans and None left out
+    run.log_artifact("metrics/x.json")
+    assert run.artifacts == [(Path("metrics/x.json"), None)]
+
+
+def test_the_project_root_is_dvc_root_when_dvc_runs_the_stage(tmp_path, monkeypatch):
+    from pipeline.tracking import project_root, tracking_uri
+
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    assert project_root() == tmp_path.resolve()
+    assert tracking_uri() == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+
+
+REGISTER_ONE_VERSION = """
+import sys
+import mlflow
+from pipeline.registry import review_challenger
+from pipeline.tracking import stage_run
+
+def register():
+    client = mlflow.MlflowClient()
+    run = mlflow.active_run()
+    if not client.search_registered_models("name='genrec-test'"):
+        client.create_registered_model("genrec-test")
+    client.create_model_version("genrec-test", run.info.artifact_uri, run_id=run.info.run_id)
+
+with stage_run("grid-search@test") as run:
+    run.log_metrics({"test": {"accuracy": float(sys.argv[1])}})
+    run.in_run(register)
+    run.in_run(lambda: review_challenger("genrec-test"))
+"""
+
+
+def test_a_new_version_is_challenger_and_becomes_champion_only_when_its_held_out_accuracy_is_higher(tmp_path):
+    for accuracy in ("0.80", "0.75", "0.80", "0.85"):
+        proc = subprocess.run([sys.executable, "-c", REGISTER_ONE_VERSION, accuracy], cwd=tmp_path,
+                              env={**os.environ, "DVC_ROOT": str(tmp_path)}, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr
+    client, found = runs(tmp_path)
+    assert str(client.get_model_version_by_alias("genrec-test", "champion").version) == "4"
+    assert str(client.get_model_version_by_alias("genrec-test", "challenger").version) == "4"
+    decisions = {str(v.version): (v.tags["genrec.registry.promoted"], v.tags["genrec.registry.decision"])
+                 for v in client.search_model_versions("name='genrec-test'")}
+    assert decisions == {
+        "1": ("true", "no champion yet"),
+        "2": ("false", "test.accuracy 0.75 does not beat champion v1's 0.8"),
+        "3": ("false", "test.accuracy 0.8 does not beat champion v1's 0.8"),  # a tie keeps the champion
+        "4": ("true", "test.accuracy 0.85 beats champion v1's 0.8"),
+    }
+    assert {r.data.tags["genrec.registry.version"] for r in found} == {"1", "2", "3", "4"}
+
+
+def test_a_run_spans_its_stage_and_records_its_input_data_by_dvc_hash(tmp_path):
+    """The run starts when the stage starts; the stage's data deps are dataset inputs with DVC's md5."""
+    from pipeline.lineage import directory_md5, file_md5
+
+    (tmp_path / "data" / "features").mkdir(parents=True)
+    (tmp_path / "data" / "manifest.parquet").write_bytes(b"manifest")
+    (tmp_path / "data" / "features" / "a.parquet").write_bytes(b"a")
+    (tmp_path / "data" / "features" / "b").mkdir()
+    (tmp_path / "data" / "features" / "b" / "c.npy").write_bytes(b"c")
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  slow:\n    cmd: x\n    deps:\n      - data/manifest.parquet\n      - data/features\n"
+        "      - pipeline/x.py\n")
+    script = ("import time\nfrom pipeline.tracking import stage_run\n"
+              "with stage_run('slow') as run:\n    time.sleep(3)\n")
+    started = time.time()
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env={**os.environ, "DVC_ROOT": str(tmp_path)},
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    client, (run,) = runs(tmp_path)
+    assert started - 1 <= run.info.start_time / 1000 and (run.info.end_time - run.info.start_time) / 1000 >= 3
+    inputs = {d.dataset.name: d.dataset for d in client.get_run(run.info.run_id).inputs.dataset_inputs}
+    assert set(inputs) == {"data/manifest.parquet", "data/features"}
+    assert inputs["data/manifest.parquet"].digest == file_md5(tmp_path / "data" / "manifest.parquet")
+    assert inputs["data/features"].digest == directory_md5(tmp_path / "data" / "features")
+    assert inputs["data/features"].digest.endswith(".dir")
+
+
+def test_lineage_hashes_are_the_ones_dvc_records(tmp_path):
+    """`dvc add` is the oracle: the same md5 for a file and for a nested folder."""
+    import yaml
+
+    from pipeline.lineage import directory_md5, file_md5
+
+    folder = tmp_path / "features"
+    (folder / "nested").mkdir(parents=True)
+    for name, content in {"a.parquet": b"a" * 1000, "nested/b.npy": os.urandom(5000), "z.txt": b"line\r\n"}.items():
+        (folder / name).write_bytes(content)
+    (tmp_path / "model.joblib").write_bytes(os.urandom(3000))
+    dvc = str(Path(sys.executable).parent / "dvc")
+    subprocess.run([dvc, "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([dvc, "add", "-q", "features", "model.joblib"], cwd=tmp_path, check=True)
+    recorded = {name: yaml.safe_load((tmp_path / f"{name}.dvc").read_text())["outs"][0]["md5"]
+                for name in ("features", "model.joblib")}
+    assert directory_md5(folder) == recorded["features"]
+    assert file_md5(tmp_path / "model.joblib") == recorded["model.joblib"]

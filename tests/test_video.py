@@ -9,16 +9,18 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from conftest import base_params
 from pipeline.config import config_from_dict
 from pipeline.features.spectrum import spectra_of_files
 from pipeline.stages.grid_search import score_videos
 from pipeline.video import VideoError, sample_frames
 
+from helpers import base_params
+
 
 @pytest.fixture(scope="module")
-def clip(raw):
-    return raw / "videos" / "deepfake-samples" / "ffpp" / "original_sequences" / "youtube" / "c23" / "videos" / "004.mp4"
+def clip(raw_sample):
+    return raw_sample / "videos" / "deepfake-samples" / "ffpp" / "original_sequences" / "youtube" / "c23" / "videos" \
+        / "004.mp4"
 
 
 def test_frames_are_sampled_at_the_rate_and_capped(clip):
@@ -38,10 +40,10 @@ def test_unreadable_and_empty_videos_raise_a_clear_error(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def fake_model(raw):
+def fake_model(raw_sample):
     """A real spectrum model: logistic regression on 60 real CelebA and 60 DCGAN images."""
-    real = sorted((raw / "celeba" / "img_align_celeba").glob("*.jpg"))[:60]
-    fake = sorted((raw / "dcgan" / "dataset_celebA").glob("*.jpg"))[:60]
+    real = sorted((raw_sample / "celeba" / "img_align_celeba").glob("*.jpg"))[:60]
+    fake = sorted((raw_sample / "dcgan" / "dataset_celebA").glob("*.jpg"))[:60]
     features, _ = spectra_of_files([str(p) for p in real + fake], 80)
     return LogisticRegression(max_iter=5000).fit(features, [0] * 60 + [1] * 60)
 

@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import free_port, trained_params
 from pipeline.config import config_from_dict
 from pipeline.models import ModelError
+
+from helpers import free_port, trained_params
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +57,8 @@ def files(raw, tmp_path_factory) -> dict[str, bytes]:
     photo[140:340, 60:260] = cv2.imread(str(man))
     photo[140:340, 380:580] = cv2.imread(str(woman))
     wall = cv2.resize(cv2.imread(str(sorted((raw / "lfw").rglob("*.jpg"))[0]))[:50, :50], (320, 240))
-    clip = raw / "videos" / "deepfake-samples" / "ffpp" / "original_sequences" / "youtube" / "c23" / "videos" / "004.mp4"
+    clip = raw / "videos" / "deepfake-samples" / "ffpp" / "original_sequences" / "youtube" / "c23" / "videos" \
+        / "004.mp4"
     cv2.imwrite(str(folder / "photo.jpg"), photo)
     photo_bytes = (folder / "photo.jpg").read_bytes()
     return {
@@ -210,7 +212,8 @@ def chromium_driver():
 
     binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not binary or not driver:
-        pytest.fail("the browser test needs Debian's chromium and chromium-driver: apt-get install chromium chromium-driver")
+        pytest.fail("the browser test needs Debian's chromium and chromium-driver: "
+                    "apt-get install chromium chromium-driver")
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):

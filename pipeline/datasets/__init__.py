@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.datasets import celeba, fakeavceleb, image_folder, imdb_wiki, lfw, utkface, videos
+from pipeline.datasets import celeba, fairface, fakeavceleb, image_folder, imdb_wiki, lfw, utkface, videos
 from pipeline.datasets.schema import COLUMNS, manifest
 
 READERS = {
     "utkface": utkface.read,
     "lfw": lfw.read,
     "celeba": celeba.read,
+    "fairface": fairface.read,
     "image_folder": image_folder.read,
     "imdb_wiki": imdb_wiki.read,
     "videos": videos.read,

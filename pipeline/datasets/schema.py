@@ -36,6 +36,11 @@ ETHNICITY = {
     "Asian (South)": "Asian (South)",
     "Caucasian (American)": "Caucasian",
     "Caucasian (European)": "Caucasian (European)",
+    # FairFace's seven groups (the seed's three map onto its Black, East Asian and White).
+    "East Asian": "Asian (East)",
+    "Southeast Asian": "Southeast Asian",
+    "Middle Eastern": "Middle Eastern",
+    "Latino_Hispanic": "Latino Hispanic",
 }
 
 

@@ -5,7 +5,10 @@ Blocks, concatenated in the configured order:
 - eigen: per-image min-max scaling to [0, 1] (the paper's normalisation),
   optionally standardized per pixel, then PCA (the eigenfaces);
 - hog: OpenCV's histograms of oriented gradients, reduced by PCA;
-- lbp: uniform local binary pattern histograms on a grid of cells.
+- lbp: uniform local binary pattern histograms on a grid of cells;
+- sift: OpenCV SIFT descriptors at a fixed grid of keypoints (dense SIFT), reduced by PCA;
+- pca_sift: the PCA-SIFT idea (Ke and Sukthankar): each keypoint's descriptor projected
+  onto the principal components of the training faces' descriptors, concatenated.
 Everything is fitted on the training faces only (extract-eigen) and travels
 with the classifier in the saved model, so serving applies the same chain.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
@@ -21,7 +25,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from pipeline.config import FeaturesConfig
 from pipeline.errors import GenrecError
 
-BLOCKS = ("eigen", "hog", "lbp")
+BLOCKS = ("eigen", "hog", "lbp", "sift", "pca_sift")
 
 
 class FeatureError(GenrecError, ValueError):
@@ -72,6 +76,50 @@ def lbp_histograms(X: np.ndarray, size: int, points: int, radius: int, grid: int
     return np.stack(rows)
 
 
+def grid_keypoints(size: int, grid: int, diameter: float) -> list:
+    """grid x grid keypoints of one diameter, evenly spread over the face (cell centres)."""
+    centres = (np.arange(grid) + 0.5) * size / grid
+    return [cv2.KeyPoint(float(x), float(y), float(diameter)) for y in centres for x in centres]
+
+
+def dense_sift(X: np.ndarray, size: int, grid: int, diameter: float) -> np.ndarray:
+    """(n, grid*grid, 128) SIFT descriptors of every face at the fixed keypoints (no detection)."""
+    images = as_images(X, size).astype(np.uint8, copy=False)
+    sift = cv2.SIFT_create()
+    keypoints = grid_keypoints(size, grid, diameter)
+    out = np.empty((len(images), len(keypoints), 128), dtype=np.float64)
+    for index, image in enumerate(images):
+        found, descriptors = sift.compute(image, keypoints)
+        if descriptors is None or len(found) != len(keypoints):
+            raise FeatureError("SIFT dropped a grid keypoint: lower features.sift.size or grid")
+        out[index] = descriptors
+    return out
+
+
+def sift_rows(X: np.ndarray, size: int, grid: int, diameter: float) -> np.ndarray:
+    """Dense SIFT, one row per face (the keypoints' descriptors side by side)."""
+    return dense_sift(X, size, grid, diameter).reshape(len(X), -1)
+
+
+class PcaSift(TransformerMixin, BaseEstimator):
+    """PCA-SIFT: one PCA fitted on all training descriptors (every face, every keypoint); each keypoint's
+    descriptor is projected onto it and the projections are concatenated."""
+
+    def __init__(self, size: int = 100, grid: int = 4, diameter: float = 24.0, n_components: int = 20,
+                 seed: int = 0):
+        self.size, self.grid, self.diameter, self.n_components, self.seed = size, grid, diameter, n_components, seed
+
+    def fit(self, X, y=None):
+        descriptors = dense_sift(X, self.size, self.grid, self.diameter).reshape(-1, 128)
+        self.pca_ = PCA(self.n_components, svd_solver="randomized", random_state=self.seed).fit(descriptors)
+        return self
+
+    def transform(self, X):
+        descriptors = dense_sift(X, self.size, self.grid, self.diameter)
+        projected = self.pca_.transform(descriptors.reshape(-1, 128))
+        return projected.reshape(len(X), -1)
+
+
 def eigen_block(cfg: FeaturesConfig, size: int, seed: int) -> Pipeline:
     return Pipeline([
         ("minmax", FunctionTransformer(minmax_rows, kw_args={"size": size})),
@@ -96,6 +144,21 @@ def lbp_block(cfg: FeaturesConfig, size: int) -> Pipeline:
         "size": size, "points": lbp.points, "radius": lbp.radius, "grid": lbp.grid}))])
 
 
+def sift_block(cfg: FeaturesConfig, size: int, seed: int) -> Pipeline:
+    sift = cfg.sift
+    steps = [("sift", FunctionTransformer(sift_rows, kw_args={"size": size, "grid": sift.grid,
+                                                                "diameter": sift.size}))]
+    if sift.n_components:
+        steps.append(("pca", PCA(sift.n_components, whiten=True, svd_solver="randomized", random_state=seed)))
+    return Pipeline(steps)
+
+
+def pca_sift_block(cfg: FeaturesConfig, size: int, seed: int) -> Pipeline:
+    sift = cfg.sift
+    return Pipeline([("pca_sift", PcaSift(size, sift.grid, sift.size, sift.pca_components, seed)),
+                     ("standardize", StandardScaler())])
+
+
 def face_features(cfg: FeaturesConfig, size: int, seed: int) -> FeatureUnion:
     """The unfitted transformer: crops (n, size*size) -> features, blocks in config order."""
     unknown = [block for block in cfg.blocks if block not in BLOCKS]
@@ -105,6 +168,8 @@ def face_features(cfg: FeaturesConfig, size: int, seed: int) -> FeatureUnion:
         "eigen": lambda: eigen_block(cfg, size, seed),
         "hog": lambda: hog_block(cfg, size, seed),
         "lbp": lambda: lbp_block(cfg, size),
+        "sift": lambda: sift_block(cfg, size, seed),
+        "pca_sift": lambda: pca_sift_block(cfg, size, seed),
     }
     return FeatureUnion([(block, builders[block]()) for block in cfg.blocks])
 
@@ -133,3 +198,32 @@ def eigen_explained_variance(union: FeatureUnion) -> float | None:
     if "eigen" not in blocks:
         return None
     return float(blocks["eigen"].named_steps["pca"].explained_variance_ratio_.sum())
+
+
+def fit_to_sample(features: FeaturesConfig, n_train: int) -> FeaturesConfig:
+    """PCA cannot have more components than training faces: cap them (small experiments), saying so."""
+    import logging
+
+    log = logging.getLogger("genrec")
+    updates = {}
+    for block, key in (("eigen", "n_components"), ("hog", "n_components"), ("sift", "n_components")):
+        settings = getattr(features, block)
+        wanted = getattr(settings, key)
+        if block in features.blocks and wanted and wanted > n_train:
+            log.warning("features.%s.%s=%d exceeds the %d training faces: using %d", block, key, wanted, n_train,
+                        n_train)
+            updates[block] = settings.model_copy(update={key: n_train})
+    return features.model_copy(update=updates)
+
+
+def load_crops(crops: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """The crops at `indices`, flattened to one row of pixels each."""
+    return np.asarray(crops[np.asarray(indices)]).reshape(len(indices), -1)
+
+
+def transform_all(transformer, crops: np.ndarray, indices: np.ndarray, batch_size: int) -> np.ndarray:
+    """Features of every listed crop, a batch at a time so memory stays flat."""
+    indices = np.asarray(indices)
+    parts = [transformer.transform(load_crops(crops, indices[start:start + batch_size]))
+             for start in range(0, len(indices), batch_size)]
+    return np.concatenate(parts)

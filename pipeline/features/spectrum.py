@@ -141,13 +141,65 @@ def spectra_of_images(grays: Sequence[np.ndarray], n_points: int) -> np.ndarray:
     return features
 
 
-def spectra_of_files(paths: Sequence[str], n_points: int) -> tuple[np.ndarray, np.ndarray]:
-    """(features, readable) for image files (one joblib task); unreadable rows are NaN."""
+def spectra_of_files(paths: Sequence[str], n_points: int, side: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(features, readable) for whole image files (one joblib task), read as the seed reads them
+    (cv2.imread(path, 0)), resized to side x side unless side is None; unreadable rows are NaN."""
     cv2.setNumThreads(1)
     grays = [cv2.imread(path, cv2.IMREAD_GRAYSCALE) for path in paths]
+    grays = [None if gray is None or min(gray.shape) < 8 else at_side(gray, side) for gray in grays]
     readable = np.array([gray is not None and min(gray.shape) >= 8 for gray in grays])
     features = np.full((len(paths), n_points), np.nan)
     good = np.flatnonzero(readable)
     if len(good):
         features[good] = spectra_of_images([grays[i] for i in good], n_points)
     return features, readable
+
+
+# ---- the detector's input: one definition for the stage, the videos, `genrec predict` and the web app ----
+
+def face_region(gray: np.ndarray, box, scale: float) -> np.ndarray | None:
+    """The square of side scale x the box's longer side, centred on the box but kept inside the image
+    (shifted, and shrunk to the image's shorter side if need be): only real pixels, no padding, whose
+    spectrum would be the padding's. None when less than 8 px remain."""
+    height, width = gray.shape[:2]
+    x, y, w, h = (float(v) for v in box)
+    side = int(min(round(scale * max(w, h)), height, width))
+    if side < 8:
+        return None
+    left = int(np.clip(round(x + w / 2 - side / 2), 0, width - side))
+    top = int(np.clip(round(y + h / 2 - side / 2), 0, height - side))
+    return gray[top : top + side, left : left + side]
+
+
+def at_side(gray: np.ndarray, side: int | None) -> np.ndarray:
+    """The image resized to side x side with INTER_AREA (null side: as it is)."""
+    if side is None or gray.shape[:2] == (side, side):
+        return gray
+    return cv2.resize(gray, (side, side), interpolation=cv2.INTER_AREA)
+
+
+def detector_input(gray: np.ndarray, box, spectrum) -> np.ndarray | None:
+    """What the fake detector sees of one face (spectrum.input face) or of the whole image (image)."""
+    region = gray if spectrum.input == "image" else face_region(gray, box, spectrum.face_scale)
+    return None if region is None else at_side(region, spectrum.side)
+
+
+def spectra_of_inputs(regions: Sequence[np.ndarray | None], n_points: int) -> np.ndarray:
+    """Features row for row; NaN where there is no region."""
+    features = np.full((len(regions), n_points), np.nan)
+    found = [i for i, region in enumerate(regions) if region is not None]
+    if found:
+        features[found] = spectra_of_images([regions[i] for i in found], n_points)
+    return features
+
+
+def spectra_of_faces(items: Sequence[tuple[str, tuple]], spectrum) -> np.ndarray:
+    """Features of (image path, face box) pairs (one joblib task); NaN rows where the file cannot be read."""
+    from pipeline.faces import read_gray
+
+    cv2.setNumThreads(1)
+    regions = []
+    for path, box in items:
+        gray = read_gray(path)
+        regions.append(None if gray is None else detector_input(gray, box, spectrum))
+    return spectra_of_inputs(regions, spectrum.n_points)

@@ -52,7 +52,7 @@ def run_stage(name: str, sections: list[str], body: Callable[[Config, StageRun],
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         cfg = load_config()
-        params = {section: cfg.raw.get(section) for section in sections}
+        params = {section: cfg.section_dump(section) for section in sections}  # as validated
         with stage_run(name, params) as run:
             run.tags["genrec.experiment"] = cfg.experiment_name
             body(cfg, run)

@@ -1,7 +1,8 @@
 """DVC stage `evaluate-by-ethnicity`: the paper's Tables 1 and 2 from any labelled evaluation set.
 
 Table sources (config group `evaluation`):
-- utkface_heldout: UTKFace's held-out adults (extract-eigen's `test` faces), real;
+- utkface_heldout / fairface_heldout: UTKFace's or FairFace's held-out adults (extract-eigen's `test`
+  faces), real;
 - utkface_swaps: the same targets, each wearing the inner face of another held-out
   face of the same race and gender (pipeline.faceswap), fake;
 - fakeavceleb: FakeAVCeleb's metadata and videos, one `type` per table.
@@ -22,7 +23,8 @@ from pipeline.evaluation import (
     GENDER_WORDS, cell_table, evaluate_items, item_result, sample_per_cell, table_summary, tables_markdown, video_result,
 )
 from pipeline.faceswap import pair_sources, swap_face
-from pipeline.gender import GenderModel, photo_detector, video_gender
+from pipeline.faces import to_gray
+from pipeline.gender import GenderModel, video_gender
 from pipeline.io import write_csv, write_json, write_parquet, write_with
 from pipeline.report import confidence_figure, swap_sheet
 from pipeline.stages.common import (
@@ -45,10 +47,12 @@ def read_image(path: str) -> np.ndarray:
     return image
 
 
-def heldout_faces(cfg: Config) -> pd.DataFrame:
-    """UTKFace's held-out adults (the gender model's test faces) in the configured groups, sampled per cell."""
-    table = pd.read_parquet(require(EIGEN_FEATURES, "extract-eigen"), columns=["path", "ethnicity", "gender", "role"])
-    test = table[(table["role"] == "test") & table["ethnicity"].isin(cfg.evaluation.ethnicities)]
+def heldout_faces(cfg: Config, dataset: str) -> pd.DataFrame:
+    """A source's held-out adults (the gender model's test faces) in the configured groups."""
+    table = pd.read_parquet(require(EIGEN_FEATURES, "extract-eigen"),
+                            columns=["path", "dataset", "ethnicity", "gender", "role"])
+    test = table[(table["role"] == "test") & (table["dataset"] == dataset)
+                 & table["ethnicity"].isin(cfg.evaluation.ethnicities)]
     return test[["path", "ethnicity", "gender"]].astype(object).reset_index(drop=True)
 
 
@@ -64,17 +68,18 @@ def fakeavceleb_items(cfg: Config, source: TableSource) -> pd.DataFrame:
     return sample_per_cell(items, cfg.evaluation.per_cell, cfg.seed).assign(media="video", source=None)
 
 
-def table_items(cfg: Config, source: TableSource, heldout: pd.DataFrame) -> pd.DataFrame:
+def table_items(cfg: Config, source: TableSource) -> pd.DataFrame:
     if source.source == "fakeavceleb":
         return fakeavceleb_items(cfg, source)
+    heldout = heldout_faces(cfg, source.source.split("_")[0])
     targets = sample_per_cell(heldout, cfg.evaluation.per_cell, cfg.seed)
-    if source.source == "utkface_heldout":
+    if source.source.endswith("_heldout"):
         return targets.assign(media="image", source=None)
     sources = pair_sources(targets, heldout, ["ethnicity", "gender"], cfg.seed)
     return targets.assign(media="swap", source=sources.to_numpy())
 
 
-def predictor_for(cfg: Config, image_model: GenderModel, video_model: GenderModel):
+def predictor_for(cfg: Config, model: GenderModel):
     """One item -> its result: an image, a face swap made on the fly, or a video's sampled frames."""
     def predict(item: pd.Series) -> dict:
         if item["media"] == "video":
@@ -82,23 +87,23 @@ def predictor_for(cfg: Config, image_model: GenderModel, video_model: GenderMode
                 frames = sample_frames(item["path"], cfg.evaluation.every_s, cfg.evaluation.max_frames)
             except VideoError as error:
                 raise ValueError(str(error)) from None
-            faces = [video_model.faces(cv2.cvtColor(f.image, cv2.COLOR_BGR2GRAY), largest_only=True) for f in frames]
-            return video_result(video_gender(faces, video_model.classes))
+            faces = [model.faces(to_gray(f.image), largest_only=True) for f in frames]
+            return video_result(video_gender(faces, model.classes))
         image = read_image(item["path"])
         if item["media"] == "swap":
             if not isinstance(item["source"], str):
                 raise ValueError(f"no other face of the same race and gender to swap into {item['path']}")
             image = swap_face(read_image(item["source"]), image)
-        return item_result(image_model.faces(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)))
+        return item_result(model.faces(to_gray(image)))
     return predict
 
 
-def labelled_videos(cfg: Config, video_model: GenderModel) -> dict:
+def labelled_videos(cfg: Config, model: GenderModel) -> dict:
     """Per-video gender and confidence on the labelled real/fake videos."""
     source = cfg.datasets[cfg.evaluation.videos]
     videos = read_dataset(source.reader, RAW / source.name / source.root, source.name, **source.options)
     items = videos[["path", "gender", "real_fake"]].astype(object).assign(media="video", source=None, ethnicity=None)
-    results = evaluate_items(items, predictor_for(cfg, video_model, video_model))
+    results = evaluate_items(items, predictor_for(cfg, model))
     scored = results[(results["status"] == "ok") & results["gender"].notna()]
     return {
         "videos": [{k: (None if pd.isna(v) else v) for k, v in row.items() if k in
@@ -128,16 +133,13 @@ def evaluate_by_ethnicity(cfg: Config, run: StageRun) -> None:
     if cfg.evaluation is None or cfg.gender is None:
         raise StageError("params.yaml has no evaluation or gender section: run `genrec compose`")
     model_path = require(MODELS / "gender.joblib", "grid-search@gender")
-    image_model = GenderModel.load(model_path, cfg.crop)  # chips are cropped as haar-crop cropped them
-    video_model = GenderModel(image_model.model, image_model.classes, image_model.size,
-                              photo_detector(cfg.crop, cfg.gender))
+    model = GenderModel.load(model_path, cfg.crop)  # one detector and face normalization for every input
     record = pd.read_json(model_path.with_suffix(".json"), typ="series")
-    heldout = heldout_faces(cfg)
 
     tables, summaries, all_results = {}, {}, []
     for name, source in (("table1", cfg.evaluation.table1), ("table2", cfg.evaluation.table2)):
-        items = table_items(cfg, source, heldout)
-        results = evaluate_items(items, predictor_for(cfg, image_model, video_model)).assign(table=name)
+        items = table_items(cfg, source)
+        results = evaluate_items(items, predictor_for(cfg, model)).assign(table=name)
         tables[name] = cell_table(results, list(cfg.evaluation.ethnicities), GENDERS)
         summaries[name] = {"source": source.source, "type": source.type, **table_summary(results, tables[name])}
         all_results.append(results)
@@ -162,7 +164,7 @@ def evaluate_by_ethnicity(cfg: Config, run: StageRun) -> None:
     # evaluation.json stays byte-identical on every machine that rebuilds it.
     evaluation = {**summaries, "model": {"sha256": record["sha256"]}}
     if cfg.evaluation.videos:
-        evaluation["videos"] = labelled_videos(cfg, video_model)
+        evaluation["videos"] = labelled_videos(cfg, model)
     write_json(METRICS / "evaluation.json", evaluation)
 
     run.tags["genrec.gender_model_version"] = model_version(record["sha256"])

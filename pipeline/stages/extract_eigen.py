@@ -10,18 +10,19 @@ the `train` faces and applied to every selected face.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.decomposition import PCA
 
-from pipeline.config import Config, FeaturesConfig, GenderConfig
-from pipeline.features.faces import eigen_block, eigen_explained_variance, eigenfaces, face_features, feature_names
+from pipeline.config import Config, FeaturesConfig
+from pipeline.gender_data import gender_faces, require_both_genders, select_training
+from pipeline.features.faces import (
+    eigen_block, eigen_explained_variance, eigenfaces, face_features, feature_names, fit_to_sample, load_crops,
+    transform_all,
+)
 from pipeline.io import write_csv, write_json, write_parquet
 from pipeline.models import save_model
-from pipeline.parallel import batches
 from pipeline.report import eigenfaces_figure, variance_figure
 from pipeline.stages.common import (
     CROPS, EIGEN_FEATURES, EIGEN_TRANSFORMER, FACES, FIGURES, METRICS, PLOTS, StageError, log, require,
@@ -30,65 +31,8 @@ from pipeline.stages.common import (
 from pipeline.tracking import StageRun
 
 LABEL_COLUMNS = ["path", "dataset", "gender", "ethnicity", "age", "split", "role", "crop_index"]
-BALANCE_GROUPS = {"gender": ["gender"], "ethnicity": ["ethnicity"], "ethnicity_gender": ["ethnicity", "gender"]}
 CURVE_SAMPLE = 5000
 EIGENFACES_SHOWN = 16
-
-
-def gender_faces(faces: pd.DataFrame, gender: GenderConfig) -> pd.DataFrame:
-    """The task's faces with a role; the training split's faces are all `train` until sampled."""
-    usable = faces["face_found"] & faces["gender"].notna()
-    own = usable & faces["dataset"].isin(gender.datasets)
-    if gender.min_age is not None:
-        own &= faces["age"].notna() & (faces["age"] >= gender.min_age)
-    cross = usable & faces["dataset"].isin(gender.cross_datasets) & ~faces["dataset"].isin(gender.datasets)
-    rows = faces[own | cross].copy()
-    rows["role"] = np.where(~rows["dataset"].isin(gender.datasets), "cross",
-                            np.where(rows["split"] == "train", "train", "test"))
-    return rows.sort_values("crop_index").reset_index(drop=True)
-
-
-def undersample(rows: pd.DataFrame, columns: list[str], seed: int) -> pd.Index:
-    """Index of a seeded sample with every group (by `columns`) cut to the smallest group's size.
-
-    Faces missing a balancing label (UTKFace has two without a race) cannot be placed in a
-    group: they are left out, not made a group of their own that would cut every group to its size.
-    """
-    labelled = rows.dropna(subset=columns)
-    if len(labelled) < len(rows):
-        log.info("balancing by %s leaves out %d training faces without a label", "+".join(columns),
-                 len(rows) - len(labelled))
-    if labelled.empty:
-        raise StageError(f"no training face has a {'+'.join(columns)} label to balance by")
-    groups = labelled.groupby(columns, sort=True, observed=True)
-    smallest = int(groups.size().min())
-    kept = [members.sample(n=smallest, random_state=seed).index for _, members in groups]
-    return pd.Index(np.sort(np.concatenate(kept)))
-
-
-def select_training(rows: pd.DataFrame, gender: GenderConfig, seed: int) -> pd.DataFrame:
-    """Mark training faces dropped by balancing or by the max_train sample as `unused`."""
-    train = rows[rows["role"] == "train"]
-    kept = train.index
-    if gender.balance != "none":
-        kept = undersample(train, BALANCE_GROUPS[gender.balance], seed)
-        log.info("balanced by %s: %d of %d training faces kept", gender.balance, len(kept), len(train))
-    if gender.max_train and len(kept) > gender.max_train:
-        kept = pd.Index(np.sort(train.loc[kept].sample(n=gender.max_train, random_state=seed).index))
-    rows = rows.copy()
-    rows.loc[train.index.difference(kept), "role"] = "unused"
-    return rows
-
-
-def load_crops(crops: np.ndarray, indices: np.ndarray) -> np.ndarray:
-    """The crops at `indices`, flattened to one row of pixels each."""
-    return np.asarray(crops[np.asarray(indices)]).reshape(len(indices), -1)
-
-
-def transform_all(transformer, crops: np.ndarray, indices: np.ndarray, batch_size: int) -> np.ndarray:
-    """Features of every listed crop, a batch at a time so memory stays flat."""
-    parts = [transformer.transform(load_crops(crops, part)) for part in batches(list(indices), batch_size)]
-    return np.concatenate(parts)
 
 
 def sample_eigenfaces(cfg: Config, train_crops: np.ndarray) -> PCA:
@@ -127,29 +71,13 @@ def write_figures(cfg: Config, features_cfg: FeaturesConfig, transformer, train_
         run.log_artifact(path)
 
 
-def fit_to_sample(features: FeaturesConfig, n_train: int) -> FeaturesConfig:
-    """PCA cannot have more components than training faces: cap them (small experiments), saying so."""
-    eigen, hog = features.eigen, features.hog
-    if "eigen" in features.blocks and eigen.n_components > n_train:
-        log.warning("features.eigen.n_components=%d exceeds the %d training faces: using %d",
-                    eigen.n_components, n_train, n_train)
-        eigen = dataclasses.replace(eigen, n_components=n_train)
-    if "hog" in features.blocks and hog.n_components and hog.n_components > n_train:
-        log.warning("features.hog.n_components=%d exceeds the %d training faces: using %d",
-                    hog.n_components, n_train, n_train)
-        hog = dataclasses.replace(hog, n_components=n_train)
-    return dataclasses.replace(features, eigen=eigen, hog=hog)
-
-
 def extract_eigen(cfg: Config, run: StageRun) -> None:
     if cfg.features is None or cfg.gender is None:
         raise StageError("params.yaml has no features or gender section: run `genrec compose`")
     faces = pd.read_parquet(require(FACES, "haar-crop"))
     rows = select_training(gender_faces(faces, cfg.gender), cfg.gender, cfg.seed)
+    require_both_genders(rows, cfg.gender)
     train = rows.loc[rows["role"] == "train", "crop_index"].to_numpy()
-    if len(train) == 0 or rows.loc[rows["role"] == "train", "gender"].nunique() < 2:
-        raise StageError(f"no training faces of both genders in {list(cfg.gender.datasets)}: "
-                         "check gender.datasets, gender.min_age and filter.datasets")
     crops = np.load(require(CROPS, "haar-crop"), mmap_mode="r")
     size = crops.shape[1]
     train_crops = load_crops(crops, train)
@@ -168,6 +96,8 @@ def extract_eigen(cfg: Config, run: StageRun) -> None:
     metrics = {
         "blocks": list(cfg.features.blocks), "n_features": len(columns),
         "faces": {role: int((rows["role"] == role).sum()) for role in ("train", "unused", "test", "cross")},
+        "train_by_source": {str(k): int(v) for k, v in
+                            rows.loc[rows["role"] == "train", "dataset"].value_counts().sort_index().items()},
     }
     if "eigen" in cfg.features.blocks:
         metrics["n_components"] = features_cfg.eigen.n_components

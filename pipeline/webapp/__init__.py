@@ -25,8 +25,8 @@ from flask import Flask, Request, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from pipeline.config import Config, ServeConfig, load_config
-from pipeline.features.spectrum import spectra_of_images
-from pipeline.gender import GenderModel, photo_detector
+from pipeline.fake_video import FakeDetector
+from pipeline.gender import GenderModel
 from pipeline.models import load_verified
 from pipeline.stages.common import resolve_from_root
 from pipeline.webapp.analysis import Analyzer, UploadError, upload_kind
@@ -58,10 +58,8 @@ def load_analyzer(cfg: Config) -> tuple[Analyzer, dict]:
     serve = cfg.serve or ServeConfig()
     gender, gender_id = load_model(serve.gender_model)
     fake, fake_id = load_model(serve.fake_model)
-    videos = cfg.spectrum.videos
     analyzer = Analyzer(
-        gender=GenderModel(gender, CLASSES, cfg.crop.size, photo_detector(cfg.crop, cfg.gender)),
-        fake_model=fake, n_points=cfg.spectrum.n_points, face_scale=videos.face_scale if videos else 1.6,
+        gender=GenderModel(gender, CLASSES, cfg.crop), fake=FakeDetector(fake, cfg.spectrum),
         every_s=serve.every_s, max_frames=serve.max_frames, max_seconds=serve.max_seconds,
         working_side=serve.working_side, max_pixels=serve.max_pixels, max_frame_pixels=serve.max_frame_pixels,
         max_analysis_s=serve.max_analysis_s,
@@ -74,7 +72,7 @@ def warm_up(analyzer: Analyzer) -> None:
     (what this caches is one small entry per cache: the worker's caches stay bounded)."""
     analyzer.faces(np.full((240, 320, 3), 128, np.uint8))
     analyzer.gender.predict_crops(np.zeros((1, analyzer.gender.size, analyzer.gender.size)))
-    analyzer.fake_model.predict_proba(spectra_of_images([np.zeros((64, 64))], analyzer.n_points))
+    analyzer.fake.probabilities(np.full((240, 320), 128, np.uint8), [(100, 60, 120, 120)])
 
 
 def upload_request_class(uploads: UploadFolder) -> type[Request]:

@@ -14,8 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.fake_video import region_around
-from pipeline.features.spectrum import spectra_of_images
+from pipeline.faces import to_gray
+from pipeline.fake_video import FakeDetector
 from pipeline.gender import FacePrediction, GenderModel, video_gender
 from pipeline.video import FrameLimits, FrameTooLarge, VideoError, sample_frames
 from pipeline.webapp.uploads import ACCEPTED, IMAGE_FORMATS, UploadError, decode_image, sniff
@@ -65,9 +65,7 @@ class Analyzer:
     """The loaded models and the limits on uploads; one per worker process."""
 
     gender: GenderModel
-    fake_model: object
-    n_points: int
-    face_scale: float
+    fake: FakeDetector
     every_s: float
     max_frames: int
     max_seconds: float
@@ -81,20 +79,10 @@ class Analyzer:
         return FrameLimits(max_grabs=MAX_GRABS, max_grab_s=GRAB_SHARE * self.max_analysis_s,
                            max_pixels=self.max_frame_pixels, working_side=self.working_side)
 
-    def fake_probabilities(self, gray: np.ndarray, faces: list[FacePrediction]) -> list[float | None]:
-        regions = [region_around(gray, face.box, self.face_scale) for face in faces]
-        found = [i for i, region in enumerate(regions) if region is not None]
-        result: list[float | None] = [None] * len(faces)
-        if found:
-            proba = self.fake_model.predict_proba(spectra_of_images([regions[i] for i in found], self.n_points))[:, 1]
-            for i, p in zip(found, proba):
-                result[i] = round(float(p), 4)
-        return result
-
     def faces(self, image: np.ndarray) -> tuple[list[FacePrediction], list[dict]]:
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        gray = to_gray(image)
         found = self.gender.faces(gray)
-        fake = self.fake_probabilities(gray, found)
+        fake = self.fake.probabilities(gray, [face.box for face in found])
         return found, [{**face.as_dict(), "fake_probability": p} for face, p in zip(found, fake)]
 
     def image(self, path: Path) -> dict:

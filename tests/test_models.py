@@ -1,0 +1,124 @@
+"""pipeline.models: search, calibrated refit, evaluation and verified saving, on small generated data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+
+from pipeline.config import SearchConfig
+from pipeline.models import (
+    ModelError,
+    calibrated_fit,
+    classifier,
+    confusion_counts,
+    confusion_table,
+    evaluate,
+    fake_probability,
+    load_verified,
+    param_grid,
+    roc_table,
+    save_model,
+    search_candidates,
+    search_rows,
+)
+
+CANDIDATES = {
+    "svm_linear": {"model": "svm", "grid": {"kernel": ["linear"], "C": [0.1, 1]}},
+    "logistic_regression": {"model": "logistic_regression", "grid": {"C": [0.01, 1]}},
+}
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(n_samples=160, n_features=6, n_informative=4, random_state=0)
+    return X, y
+
+
+def search_config(**changes) -> SearchConfig:
+    return SearchConfig(candidates=CANDIDATES, cv_folds=3, **changes)
+
+
+def test_param_grid_takes_one_mapping_or_a_list_and_prefixes_the_classifier():
+    assert param_grid({"C": [1, 10]}) == [{"clf__C": [1, 10]}]
+    assert param_grid([{"kernel": ["rbf"]}, {"kernel": ["poly"], "coef0": [0, 1]}]) == [
+        {"clf__kernel": ["rbf"]},
+        {"clf__kernel": ["poly"], "clf__coef0": [0, 1]},
+    ]
+    for bad in ([], {}, [{}], "C"):
+        with pytest.raises(ModelError, match="grid"):
+            param_grid(bad)
+
+
+def test_an_unknown_model_family_is_refused():
+    assert type(classifier("svm", 0)).__name__ == "SVC"
+    with pytest.raises(ModelError, match="svm or logistic_regression"):
+        classifier("xgboost", 0)
+
+
+def test_search_rows_take_a_stratified_seeded_sample(data):
+    _, y = data
+    assert len(search_rows(y, search_config(), seed=0)) == len(y)
+    rows = search_rows(y, search_config(search_sample=60), seed=0)
+    assert len(rows) == 60 and (np.diff(rows) > 0).all()
+    assert abs(y[rows].mean() - y.mean()) < 0.05
+    assert (rows == search_rows(y, search_config(search_sample=60), seed=0)).all()
+
+
+def test_search_candidates_picks_the_best_cv_score_and_reports_every_candidate(data):
+    X, y = data
+    result = search_candidates(X, y, search_config(), seed=0, n_jobs=1)
+    assert set(result.searches) == set(CANDIDATES)
+    assert result.best_score == max(s.best_score_ for s in result.searches.values())
+    assert result.searched_rows == len(y)
+    table = result.cv_table()
+    assert list(table.columns[:2]) == ["candidate", "params"] and len(table) == 4
+    assert json.loads(table.loc[0, "params"])  # plain parameter names, no clf__ prefix
+    assert "clf__" not in table.loc[0, "params"]
+    estimator = result.estimator()
+    assert not hasattr(estimator, "classes_")  # unfitted, with the winner's parameters
+
+
+def test_halving_search_runs_in_rounds(data):
+    X, y = data
+    result = search_candidates(X, y, search_config(strategy="halving", halving_factor=2), seed=0, n_jobs=1)
+    assert {"iter", "n_resources"} <= set(result.cv_table().columns)
+
+
+def test_calibrated_fit_gives_probabilities_and_evaluate_scores_them(data):
+    X, y = data
+    result = search_candidates(X[:120], y[:120], search_config(), seed=0, n_jobs=1)
+    model = calibrated_fit(result.estimator(), X[:120], y[:120], search_config(), seed=0, n_jobs=1)
+    proba = fake_probability(model, X[120:])
+    assert proba.shape == (40,) and ((proba >= 0) & (proba <= 1)).all()
+    metrics = evaluate(y[120:], proba)
+    assert set(metrics) == {"accuracy", "balanced_accuracy", "roc_auc"} and metrics["accuracy"] > 0.7
+    assert "roc_auc" not in evaluate(np.ones(5, dtype=int), np.full(5, 0.9))  # one class: no AUC
+
+
+def test_roc_and_confusion_tables():
+    y, proba = np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.4, 0.9])
+    roc = roc_table(y, proba)
+    assert list(roc.columns) == ["fpr", "tpr", "threshold"]
+    assert roc["fpr"].iloc[-1] == 1 and roc["tpr"].iloc[-1] == 1 and roc["threshold"].max() <= 1
+    predicted = (proba >= 0.5).astype(int)
+    assert confusion_counts(y, predicted).tolist() == [[1, 1], [1, 1]]
+    assert confusion_table(y, predicted, ["real", "fake"])["actual"].tolist() == ["real", "real", "fake", "fake"]
+
+
+def test_a_saved_model_loads_only_while_its_sha256_matches(tmp_path, data):
+    X, y = data
+    model = classifier("logistic_regression", 0).fit(X, y)
+    path = tmp_path / "models" / "fake.joblib"
+    record = save_model(model, path, {"task": "fake"})
+    assert json.loads(path.with_suffix(".json").read_text()) == record and record["file"] == "fake.joblib"
+    loaded, info = load_verified(path)
+    assert (loaded.predict(X) == model.predict(X)).all() and info["task"] == "fake"
+
+    path.write_bytes(path.read_bytes() + b"\0")  # changed after the pipeline wrote it
+    with pytest.raises(ModelError, match="does not match the sha256"):
+        load_verified(path)
+    with pytest.raises(ModelError, match="run `dvc repro`"):
+        load_verified(tmp_path / "models" / "absent.joblib")

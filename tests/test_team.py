@@ -1,0 +1,306 @@
+"""A team's setup, live: SeaweedFS (S3) and `mlflow server` started by `pipeline.services` on free loopback ports.
+
+The smoke experiment logs to the server, its artifacts land in the S3 bucket,
+the registry aliases its models, `dvc push` fills the S3 remote, a fresh clone
+pulls every output, the web app serves `models:/genrec-gender@champion` from
+the server, a store killed in the middle of a push loses nothing, and stopping
+the services leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, free_port
+from test_pipeline_dvc import STAGES, project_files
+
+pytestmark = pytest.mark.slow
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+
+
+def shell(root: Path, env: dict):
+    def sh(*args, timeout=900):
+        result = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+        assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
+        return result.stdout + result.stderr
+    return sh
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory, mirror):
+    """A fresh git repository of the project (smoke experiment) and its services, started as `make services` does."""
+    base = tmp_path_factory.mktemp("team")
+    root = base / "genrec"
+    (base / "shared").mkdir()
+    (base / "shared" / "datasets").symlink_to(mirror)
+    for name in project_files():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, root / name)
+    for stale in ("dvc.lock", "metrics", ".dvc/config.local"):
+        path = root / stale
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    services_dir = base / "services"
+    env = {**os.environ, **GIT_ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "GENREC_SERVICES_DIR": str(services_dir), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    for name in ("GENREC_DATA_MIRROR", "GENREC_PARAMS", "DVC_ROOT", "MLFLOW_TRACKING_URI"):
+        env.pop(name, None)
+    sh = shell(root, env)
+    sh("git", "init", "-q")
+    sh(sys.executable, "-m", "pipeline.cli", "compose", "experiment=smoke")
+    sh("git", "add", "-A")
+    sh("git", "commit", "-qm", "smoke")
+    sh(sys.executable, "-m", "pipeline.services", "start", "--s3-port", "0", "--mlflow-port", "0", timeout=300)
+    record = json.loads((services_dir / "services.json").read_text())
+    env["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{record['mlflow_port']}"
+    try:
+        yield root, sh, env, services_dir
+    finally:
+        subprocess.run([sys.executable, "-m", "pipeline.services", "stop"], cwd=root, env=env, timeout=120)
+
+
+def s3(services_dir: Path):
+    import boto3
+
+    record = json.loads((services_dir / "services.json").read_text())
+    keys = json.loads((services_dir / "credentials.json").read_text())
+    return boto3.client("s3", endpoint_url=f"http://127.0.0.1:{record['s3_port']}", region_name="us-east-1",
+                        aws_access_key_id=keys["access_key_id"], aws_secret_access_key=keys["secret_access_key"])
+
+
+def bucket_keys(services_dir: Path, prefix: str) -> set[str]:
+    client = s3(services_dir)
+    keys = set()
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket="genrec", Prefix=prefix):
+        keys |= {item["Key"] for item in page.get("Contents", [])}
+    return keys
+
+
+def cached_outputs(root: Path) -> dict[str, str]:
+    """Every DVC-cached output of dvc.lock (and of .dvc files): path -> md5."""
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    outs = {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage.get("outs", [])}
+    for dvc_file in root.glob("*.dvc"):  # data added by `dvc add` (not the .dvc/ folder)
+        if not dvc_file.is_file():
+            continue
+        outs |= {str(dvc_file.parent.relative_to(root) / out["path"]): out["md5"]
+                 for out in yaml.safe_load(dvc_file.read_text())["outs"]}
+    uncached = {"data/raw"} | {path for path in outs if path.startswith("metrics/") or path.endswith(".md")}
+    return {path: md5 for path, md5 in outs.items() if path not in uncached}
+
+
+def dvc_hash(path: Path) -> str:
+    from pipeline.lineage import directory_md5, file_md5
+
+    return directory_md5(path) if path.is_dir() else file_md5(path)
+
+
+def fresh_clone(root: Path, env: dict, name: str) -> tuple[Path, callable]:
+    """A clone of the project with the remote's endpoint and keys in its own .dvc/config.local."""
+    clone = root.parent / name
+    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True, env=env)
+    shutil.copy(root / ".dvc" / "config.local", clone / ".dvc" / "config.local")
+    return clone, shell(clone, env)
+
+
+def test_the_smoke_experiment_logs_to_the_server_and_its_artifacts_land_in_s3(team):
+    import mlflow
+
+    root, sh, env, services_dir = team
+    started = time.time()
+    sh("dvc", "repro")
+    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+    assert not (root / "mlflow.db").exists()  # nothing went to the local store
+    experiment = client.get_experiment_by_name("genrec")
+    found = client.search_runs([experiment.experiment_id], max_results=100)
+    assert sorted(r.data.tags["genrec.stage"] for r in found) == sorted(STAGES)
+    by_stage = {r.data.tags["genrec.stage"]: r for r in found}
+
+    crop = json.loads((root / "metrics" / "haar_crop.json").read_text())
+    crop_run = by_stage["haar-crop"]
+    assert crop_run.data.metrics["detection_rate.utkface"] == crop["detection_rate"]["utkface"]
+    # Artifacts went through the server into the bucket.
+    stored = bucket_keys(services_dir, "mlartifacts/")
+    assert any(key.endswith(f"{crop_run.info.run_id}/artifacts/haar_crop.json") for key in stored)
+    assert any(key.endswith("/MLmodel") for key in stored)  # the logged models too
+
+    # Real start times: each run spans its stage, not the few ms of logging at its end.
+    gender_run = by_stage["grid-search@gender"]
+    assert gender_run.info.start_time / 1000 >= started - 1
+    assert (gender_run.info.end_time - gender_run.info.start_time) / 1000 > 5
+    starts = [by_stage[stage].info.start_time for stage in ("filter-small-images", "haar-crop", "extract-eigen")]
+    assert starts == sorted(starts)
+
+    # Lineage: the gender model's run names its features by DVC path and DVC md5.
+    lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
+    eigen_md5 = next(out["md5"] for out in lock["extract-eigen"]["outs"] if out["path"] == "data/features/eigen")
+    inputs = {d.dataset.name: d.dataset for d in client.get_run(gender_run.info.run_id).inputs.dataset_inputs}
+    assert inputs["data/features/eigen"].digest == eigen_md5
+    assert json.loads(inputs["data/features/eigen"].source)["path"] == "data/features/eigen"
+    assert inputs["data/features/eigen"].source_type == "dvc"
+
+    # The registry: the first version is challenger and, with no champion before it, champion.
+    for name in ("genrec-gender", "genrec-fakeface"):
+        versions = client.search_model_versions(f"name='{name}'")
+        assert len(versions) == 1
+        version = client.get_model_version(name, versions[0].version)
+        assert set(version.aliases) == {"challenger", "champion"}
+        assert version.tags["genrec.registry.decision"] == "no champion yet"
+    assert by_stage["grid-search@gender"].data.tags["genrec.registry.promoted"] == "true"
+
+    # `make ui` opens the page of genrec's runs, not MLflow's empty Default experiment.
+    from pipeline.services import experiment_url
+
+    page = experiment_url(env["MLFLOW_TRACKING_URI"], env["MLFLOW_TRACKING_URI"])
+    assert page == f"{env['MLFLOW_TRACKING_URI']}/#/experiments/{experiment.experiment_id}"
+    assert urllib.request.urlopen(page, timeout=30).status == 200
+
+
+def test_the_web_app_serves_the_champion_from_the_server(team):
+    root, _, env, _ = team
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["serve"] = {**params.get("serve", {}), "gender_model": "models:/genrec-gender@champion",
+                       "fake_model": "models:/genrec-fakeface@champion"}
+    (root.parent / "serve.yaml").write_text(yaml.safe_dump(params))
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "serve", "--port", str(port), "--workers", "1"], cwd=root,
+        env={**env, "GENREC_PARAMS": str(root.parent / "serve.yaml")}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                health = json.load(urllib.request.urlopen(f"{base}/health", timeout=2))
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()
+                assert time.time() < deadline, "genrec serve did not start"
+                time.sleep(1)
+        assert health["models"]["gender"] == "models:/genrec-gender@champion"
+        chip = next((root / "data" / "raw" / "utkface").rglob("35_0_0_*.jpg"))  # an adult man's face
+        boundary = "genrecboundary"
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.jpg\"\r\n"
+                "Content-Type: image/jpeg\r\n\r\n").encode() + chip.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+        request = urllib.request.Request(f"{base}/api/predict", data=body,
+                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        result = json.load(urllib.request.urlopen(request, timeout=60))
+        assert result["faces"] and result["faces"][0]["gender"] in {"female", "male"}
+        assert 50 <= result["faces"][0]["confidence"] <= 100
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    # `genrec predict` loads the same alias from the server.
+    out = subprocess.run([sys.executable, "-m", "pipeline.cli", "predict", "--json", "--model",
+                          "models:/genrec-gender@champion", str(chip)], cwd=root, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)[0]["faces"][0]["gender"] == result["faces"][0]["gender"]
+
+
+def test_a_store_killed_mid_push_loses_nothing_and_a_fresh_clone_pulls_every_output(team):
+    root, sh, env, services_dir = team
+    # Enough objects that the push is still going when the store dies: 300 files of 64 KiB beside the outputs.
+    extra = root / "extra"  # outside data/, which git ignores as a whole
+    extra.mkdir()
+    for index in range(300):
+        (extra / f"{index:03d}.bin").write_bytes(os.urandom(64 * 1024))
+    sh("dvc", "add", "extra")
+    sh("git", "add", "-A")
+    sh("git", "commit", "-qm", "pipeline outputs and extra data")
+    expected = cached_outputs(root)
+
+    weed = json.loads((services_dir / "services.json").read_text())["pids"]["weed"]
+    push = subprocess.Popen(["dvc", "push", "-j", "2"], cwd=root, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 120
+        while not bucket_keys(services_dir, "dvc/") and time.time() < deadline:
+            time.sleep(0.2)
+        assert push.poll() is None, "the push ended before the store could be killed: " + push.stdout.read()
+        os.killpg(weed, signal.SIGKILL)  # uploads in flight are cut
+        time.sleep(2)
+        # The store comes back on its ports; the interrupted push retries, then ends one way or the other.
+        sh(sys.executable, "-m", "pipeline.services", "start", timeout=300)
+        push.communicate(timeout=600)
+    finally:
+        if push.poll() is None:
+            push.kill()
+    again = sh("dvc", "push")  # sends whatever the interrupted push did not
+    assert "Everything is up to date" in sh("dvc", "push"), again
+
+    clone, clone_sh = fresh_clone(root, env, "clone")
+    clone_sh("dvc", "pull")
+    for path, md5 in expected.items():
+        assert dvc_hash(clone / path) == md5, path
+    # Raw data is not in the remote (data/raw is `cache: false`: each member has the mirror, checksums pinned):
+    # it is the only thing the clone lacks, and `download` the only stage that runs.
+    status = clone_sh("dvc", "status", "--json")
+    changed = json.loads(status[status.index("{"):status.rindex("}") + 1])
+    for stage, changes in changed.items():
+        paths = {path for change in changes for group in change.values() for path in group}
+        assert paths == {"data/raw"}, (stage, changes)
+    rerun = clone_sh("dvc", "repro")
+    for stage in STAGES:
+        if stage != "download":
+            assert f"Stage '{stage}' didn't change, skipping" in rerun, rerun
+    assert "Data and pipelines are up to date" in clone_sh("dvc", "status")
+
+
+def test_queued_experiments_log_to_the_server(team):
+    """`dvc queue start` inherits MLFLOW_TRACKING_URI: the queued run's stages land on the server."""
+    import mlflow
+
+    root, sh, env, _ = team
+    # One stage alone (-s): its inputs are cached outputs, so the queued copy rebuilds nothing upstream.
+    sh("dvc", "exp", "run", "--queue", "-n", "team-eigen", "-s", "-S", "experiment=smoke",
+       "-S", "features.eigen.n_components=40", "extract-eigen")
+    sh("dvc", "queue", "start", "-j", "1")
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        status = sh("dvc", "queue", "status")
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(3)
+    assert "Success" in status, status
+    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("genrec")
+    (queued,) = client.search_runs([experiment.experiment_id], "tags.`dvc.exp_name` = 'team-eigen'")
+    assert queued.data.tags["genrec.stage"] == "extract-eigen" and queued.info.status == "FINISHED"
+    assert queued.data.params["features.eigen.n_components"] == "40"
+    inputs = {d.dataset.name for d in client.get_run(queued.info.run_id).inputs.dataset_inputs}
+    assert inputs == {"data/crops/crops.npy", "data/crops/faces.parquet"}
+    assert not (root / "mlflow.db").exists()
+
+
+def test_stopping_the_services_leaves_no_process_behind(team):
+    root, sh, env, services_dir = team
+    record = json.loads((services_dir / "services.json").read_text())
+    groups = set(record["pids"].values())
+    sh(sys.executable, "-m", "pipeline.services", "stop", timeout=120)
+    left = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) in groups and fields[0] != "Z":
+            left.append(stat.parent.name)
+    assert left == []
+    assert not (services_dir / "services.json").exists()
+    for port in (record["s3_port"], record["mlflow_port"]):
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
