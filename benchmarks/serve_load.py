@@ -37,7 +37,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from hostile_corpus import Hostile, hostile_corpus
+from hostile_corpus import Hostile, hostile_corpus  # noqa: E402
 
 
 def chips(project: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -45,8 +45,10 @@ def chips(project: Path) -> tuple[np.ndarray, np.ndarray]:
     found = sorted((project / "data" / "raw" / "utkface" / "UTKFace").glob("*.jpg"))
     if not found:
         raise SystemExit(f"no UTKFace images under {project}/data/raw/utkface: run `dvc repro` first")
-    return (cv2.imread(str(next(p for p in found if p.name.startswith("35_0_0_")))),
-            cv2.imread(str(next(p for p in found if p.name.startswith("35_1_0_")))))
+    return (
+        cv2.imread(str(next(p for p in found if p.name.startswith("35_0_0_")))),
+        cv2.imread(str(next(p for p in found if p.name.startswith("35_1_0_")))),
+    )
 
 
 def photo_640x480(man: np.ndarray, woman: np.ndarray) -> bytes:
@@ -59,8 +61,14 @@ def photo_640x480(man: np.ndarray, woman: np.ndarray) -> bytes:
 
 def multipart(data: bytes) -> tuple[bytes, str]:
     boundary = "genrecload"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"photo.jpg\"\r\n"
-            "Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="photo.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, f"multipart/form-data; boundary={boundary}"
 
 
@@ -84,11 +92,19 @@ def start_server(project: Path, port: int, workers: int, uploads: Path) -> subpr
     params["serve"] = {**params["serve"], "upload_dir": str(uploads)}
     params_file = uploads.parent / "params.yaml"
     params_file.write_text(yaml.safe_dump(params))
-    env = {**os.environ, "GENREC_PARAMS": str(params_file), "DVC_ROOT": str(project),
-           "MLFLOW_DISABLE_TELEMETRY": "true"}
-    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--port", str(port),
-                                "--workers", str(workers)], cwd=project, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "GENREC_PARAMS": str(params_file),
+        "DVC_ROOT": str(project),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "serve", "--port", str(port), "--workers", str(workers)],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while True:
         try:
@@ -96,7 +112,7 @@ def start_server(project: Path, port: int, workers: int, uploads: Path) -> subpr
             return process
         except OSError:
             if process.poll() is not None or time.time() > deadline:
-                raise SystemExit("genrec serve did not start: run `dvc repro` first")
+                raise SystemExit("genrec serve did not start: run `dvc repro` first") from None
             time.sleep(0.5)
 
 
@@ -138,11 +154,14 @@ def run(url: str, clients: int, requests: list[tuple[bytes, Hostile | None]]) ->
     hostile = [(item, took, status) for item, took, status, _ in results if item is not None]
     latencies = [took for took, _, _ in normal]
     return {
-        "requests": len(requests), "normal": len(normal), "hostile": len(hostile),
+        "requests": len(requests),
+        "normal": len(normal),
+        "hostile": len(hostile),
         "normal_errors": sum(status != 200 or "faces" not in answer for _, status, answer in normal),
         "hostile_wrong": sum(status != item.status for item, _, status in hostile),
         "hostile_max_s": max((took for _, took, _ in hostile), default=0.0),
-        "p50_ms": 1000 * percentile(latencies, 0.5), "p95_ms": 1000 * percentile(latencies, 0.95),
+        "p50_ms": 1000 * percentile(latencies, 0.5),
+        "p95_ms": 1000 * percentile(latencies, 0.95),
         "rate": len(requests) / elapsed,
     }
 
@@ -154,7 +173,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--single", type=int, default=30, help="sequential requests for the single-image median")
     parser.add_argument("--hostile-every", type=int, default=10, help="one request in this many is hostile")
-    parser.add_argument("--project", type=Path, default=ROOT, help="a project with data/models and data/raw (default: here)")
+    parser.add_argument(
+        "--project", type=Path, default=ROOT, help="a project with data/models and data/raw (default: here)"
+    )
     args = parser.parse_args()
 
     man, woman = chips(args.project)
@@ -165,8 +186,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         corpus = hostile_corpus(woman, Path(scratch))
         all_normal = [(photo, None)] * args.requests
-        mixed = [(corpus[i // args.hostile_every % len(corpus)].data, corpus[i // args.hostile_every % len(corpus)])
-                 if i % args.hostile_every == args.hostile_every - 1 else (photo, None) for i in range(args.requests)]
+        mixed = [
+            (corpus[i // args.hostile_every % len(corpus)].data, corpus[i // args.hostile_every % len(corpus)])
+            if i % args.hostile_every == args.hostile_every - 1
+            else (photo, None)
+            for i in range(args.requests)
+        ]
         uploads = Path(scratch) / "uploads"
         server = start_server(args.project, port, args.workers, uploads)
         direct = in_process_median(args.project, uploads.parent / "params.yaml", photo, args.single)
@@ -182,25 +207,38 @@ def main() -> int:
         left = [path for path in uploads.rglob("*") if not path.is_dir()]
 
     served = statistics.median(single)
-    print(f"single client, {args.single} sequential 640x480 images: median {1000 * served:.1f} ms served; "
-          f"the same analysis in-process (no HTTP, no child) {1000 * direct:.1f} ms: "
-          f"{served / direct:.2f}x, +{1000 * (served - direct):.1f} ms")
-    print(f"{args.clients} clients, {args.requests} requests, {args.workers} workers; "
-          f"mixed: 1 in {args.hostile_every} from the {len(corpus)}-item hostile corpus")
-    rows = [("normal requests", "normal", "{:d}"), ("hostile requests", "hostile", "{:d}"),
-            ("errors on normal requests", "normal_errors", "{:d}"),
-            ("hostile answered with a wrong status", "hostile_wrong", "{:d}"),
-            ("slowest hostile answer (s)", "hostile_max_s", "{:.2f}"),
-            ("normal p50 (ms)", "p50_ms", "{:.1f}"), ("normal p95 (ms)", "p95_ms", "{:.1f}"),
-            ("requests/s", "rate", "{:.1f}")]
+    print(
+        f"single client, {args.single} sequential 640x480 images: median {1000 * served:.1f} ms served; "
+        f"the same analysis in-process (no HTTP, no child) {1000 * direct:.1f} ms: "
+        f"{served / direct:.2f}x, +{1000 * (served - direct):.1f} ms"
+    )
+    print(
+        f"{args.clients} clients, {args.requests} requests, {args.workers} workers; "
+        f"mixed: 1 in {args.hostile_every} from the {len(corpus)}-item hostile corpus"
+    )
+    rows = [
+        ("normal requests", "normal", "{:d}"),
+        ("hostile requests", "hostile", "{:d}"),
+        ("errors on normal requests", "normal_errors", "{:d}"),
+        ("hostile answered with a wrong status", "hostile_wrong", "{:d}"),
+        ("slowest hostile answer (s)", "hostile_max_s", "{:.2f}"),
+        ("normal p50 (ms)", "p50_ms", "{:.1f}"),
+        ("normal p95 (ms)", "p95_ms", "{:.1f}"),
+        ("requests/s", "rate", "{:.1f}"),
+    ]
     print(f"{'':40s}{'all normal':>14s}{'mixed':>14s}")
     for label, key, fmt in rows:
         print(f"{label:40s}" + "".join(f"{fmt.format(runs[name][key]):>14s}" for name in ("all normal", "mixed")))
     ratio = runs["mixed"]["p95_ms"] / runs["all normal"]["p95_ms"]
     print(f"normal p95, mixed / all normal: {ratio:.2f}x (target: within 2x)")
     print(f"upload folder after the runs: {len(left)} files")
-    ok = (runs["all normal"]["normal_errors"] == 0 and runs["mixed"]["normal_errors"] == 0
-          and runs["mixed"]["hostile_wrong"] == 0 and ratio <= 2 and not left)
+    ok = (
+        runs["all normal"]["normal_errors"] == 0
+        and runs["mixed"]["normal_errors"] == 0
+        and runs["mixed"]["hostile_wrong"] == 0
+        and ratio <= 2
+        and not left
+    )
     return 0 if ok else 1
 
 

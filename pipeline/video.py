@@ -30,8 +30,8 @@ class FrameTooLarge(VideoError):
 
 @dataclass
 class Frame:
-    index: int        # frame number in the video
-    time_s: float     # its time stamp
+    index: int  # frame number in the video
+    time_s: float  # its time stamp
     image: np.ndarray  # BGR
     scale: float = 1.0  # the image's size over the decoded frame's (below 1 when shrunk to a working size)
 
@@ -82,8 +82,13 @@ def bounded_frame(image: np.ndarray, limits: FrameLimits | None) -> tuple[np.nda
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
 
 
-def sample_frames(path: str, every_s: float = 1.0, max_frames: int = 20, max_seconds: float | None = None,
-                  limits: FrameLimits | None = None) -> list[Frame]:
+def sample_frames(
+    path: str,
+    every_s: float = 1.0,
+    max_frames: int = 20,
+    max_seconds: float | None = None,
+    limits: FrameLimits | None = None,
+) -> list[Frame]:
     """One frame every `every_s` seconds (the first one included), at most `max_frames`, from the first
     `max_seconds` (None: the whole video); with `limits`, bounded by facts as FrameLimits says."""
     capture = open_video(path, limits)

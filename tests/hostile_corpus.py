@@ -20,8 +20,8 @@ from PIL import Image
 class Hostile:
     name: str
     data: bytes
-    status: int          # the answer it must get
-    words: str = ""      # in the error message (or, for 200, a key of the answer)
+    status: int  # the answer it must get
+    words: str = ""  # in the error message (or, for 200, a key of the answer)
 
 
 def face_photo(chip: np.ndarray, width: int = 640, height: int = 480) -> np.ndarray:
@@ -55,14 +55,22 @@ def png_chunk(kind: bytes, payload: bytes) -> bytes:
 def png_declaring(width: int, height: int) -> bytes:
     """A PNG whose header declares width x height, with a few rows of real data (a decompression bomb's header)."""
     rows = zlib.compress(b"\x00" + b"\x00" * width * 3, 9) if width < 100_000 else b""
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + png_chunk(b"IDAT", rows) + png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + png_chunk(b"IDAT", rows)
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def radiance_hdr(width: int = 16000, height: int = 16000) -> bytes:
     """A Radiance .hdr header claiming 16000 x 16000, with a little RLE data."""
-    return (b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n" + f"-Y {height} +X {width}\n".encode()
-            + bytes([2, 2, width >> 8, width & 255]) + b"\x80\x00" * 4096)
+    return (
+        b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n"
+        + f"-Y {height} +X {width}\n".encode()
+        + bytes([2, 2, width >> 8, width & 255])
+        + b"\x80\x00" * 4096
+    )
 
 
 def pfm(size: int = 512) -> bytes:
@@ -121,12 +129,20 @@ def hostile_corpus(chip: np.ndarray, folder: Path) -> list[Hostile]:
         Hostile("PNG 39000x2", cv2.imencode(".png", np.zeros((2, 39000, 3), np.uint8))[1].tobytes(), 422, "narrow"),
         Hostile("truncated JPEG", photo[: len(photo) // 2], 422, "corrupt"),
         Hostile("JPEG signature, garbage inside", photo[:3] + noise(20_000) + b"\xff\xd9", 422, "corrupt"),
-        Hostile("PNG with a corrupt data chunk", corrupt_middle(cv2.imencode(".png", face_photo(chip))[1].tobytes()),
-                422, "corrupt"),
+        Hostile(
+            "PNG with a corrupt data chunk",
+            corrupt_middle(cv2.imencode(".png", face_photo(chip))[1].tobytes()),
+            422,
+            "corrupt",
+        ),
         Hostile("truncated PNG", cv2.imencode(".png", face_photo(chip))[1].tobytes()[:30_000], 422, "corrupt"),
         Hostile("truncated MP4", lying[:3000], 422, "corrupt"),
         Hostile("MP4 signature, garbage inside", lying[:32] + bytes(50_000), 422, "corrupt"),
-        Hostile("polyglot JPEG + HTML/ZIP", photo + b"<html><script>alert(1)</script></html>PK\x05\x06" + bytes(18),
-                200, "faces"),
+        Hostile(
+            "polyglot JPEG + HTML/ZIP",
+            photo + b"<html><script>alert(1)</script></html>PK\x05\x06" + bytes(18),
+            200,
+            "faces",
+        ),
         Hostile("polyglot HTML + JPEG", b"<html><script>alert(1)</script></html>" + photo, 415, "not an image"),
     ]

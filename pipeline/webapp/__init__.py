@@ -36,8 +36,10 @@ from pipeline.webapp.uploads import UploadFolder
 log = logging.getLogger("genrec.serve")
 CLASSES = ["female", "male"]
 # Self only; annotated frames come back inline as data: images.
-CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-                           "form-action 'self'; frame-ancestors 'none'")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 
 
 def load_model(spec: str):
@@ -59,9 +61,14 @@ def load_analyzer(cfg: Config) -> tuple[Analyzer, dict]:
     gender, gender_id = load_model(serve.gender_model)
     fake, fake_id = load_model(serve.fake_model)
     analyzer = Analyzer(
-        gender=GenderModel(gender, CLASSES, cfg.crop), fake=FakeDetector(fake, cfg.spectrum),
-        every_s=serve.every_s, max_frames=serve.max_frames, max_seconds=serve.max_seconds,
-        working_side=serve.working_side, max_pixels=serve.max_pixels, max_frame_pixels=serve.max_frame_pixels,
+        gender=GenderModel(gender, CLASSES, cfg.crop),
+        fake=FakeDetector(fake, cfg.spectrum),
+        every_s=serve.every_s,
+        max_frames=serve.max_frames,
+        max_seconds=serve.max_seconds,
+        working_side=serve.working_side,
+        max_pixels=serve.max_pixels,
+        max_frame_pixels=serve.max_frame_pixels,
         max_analysis_s=serve.max_analysis_s,
     )
     return analyzer, {"gender": gender_id, "fake": fake_id}
@@ -103,8 +110,11 @@ def create_app(cfg: Config | None = None) -> Flask:
     uploads = UploadFolder.open(serve.upload_dir, serve.sweep_every_s)
     start_sweeper(uploads)
     # The child gets the upload through the worker's descriptor of its unnamed file.
-    child = AnalysisChild(lambda path: analyzer.analyse(Path(path)), Budget(serve.max_analysis_s, serve.max_analysis_mb),
-                          recycle_mb=serve.max_analysis_mb / 4)
+    child = AnalysisChild(
+        lambda path: analyzer.analyse(Path(path)),
+        Budget(serve.max_analysis_s, serve.max_analysis_mb),
+        recycle_mb=serve.max_analysis_mb / 4,
+    )
     one_at_a_time = threading.Lock()  # gevent's lock under gunicorn's gevent worker
     app = Flask(__name__)
     app.request_class = upload_request_class(uploads)

@@ -101,7 +101,7 @@ def write_message(fd: int, message: Any) -> None:
     payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     view = memoryview(HEADER.pack(len(payload)) + payload)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def read_exactly(fd: int, size: int, deadline: float | None) -> bytes | None:
@@ -239,20 +239,23 @@ class AnalysisChild:
         except TimeoutError:
             self.retire(kill=True)
             log.info("analysis: stopped at the %g s budget", self.budget.seconds)
-            raise UploadError(f"the analysis was stopped: it needs more than the {self.budget.seconds:g} s allowed",
-                              422) from None
+            raise UploadError(
+                f"the analysis was stopped: it needs more than the {self.budget.seconds:g} s allowed", 422
+            ) from None
         except BrokenPipeError:
             answer = None
         if answer is None:  # the child died: CPU limit, a decoder's crash, the OOM killer
             status = self.retire(kill=True)
             log.info("analysis: the child died (wait status %d)", status)
             if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU:
-                raise UploadError(f"the analysis was stopped: it needs more than the {self.budget.seconds:g} s "
-                                  "of CPU allowed", 422)
+                raise UploadError(
+                    f"the analysis was stopped: it needs more than the {self.budget.seconds:g} s of CPU allowed", 422
+                )
             raise UploadError("the file could not be analysed: its decoder failed", 422)
         kind, value, peak_mb, now_mb = answer
-        log.info("analysis: %.2f s, %s, child peak RSS %d MB, now %d MB", time.monotonic() - started, kind,
-                 peak_mb, now_mb)
+        log.info(
+            "analysis: %.2f s, %s, child peak RSS %d MB, now %d MB", time.monotonic() - started, kind, peak_mb, now_mb
+        )
         if kind == "memory" or now_mb - self.spawned_rss > self.recycle_mb:
             self.retire(kill=True)  # whatever it kept, a fresh child starts from the worker's state
         if kind == "ok":
@@ -260,6 +263,7 @@ class AnalysisChild:
         if kind == "upload_error":
             raise UploadError(*value)
         if kind == "memory":
-            raise UploadError(f"the analysis was stopped: it needs more than the {self.budget.memory_mb} MB "
-                              "of memory allowed", 413)
+            raise UploadError(
+                f"the analysis was stopped: it needs more than the {self.budget.memory_mb} MB of memory allowed", 413
+            )
         raise AnalysisFailed(value)

@@ -156,7 +156,11 @@ def decode_flag(kind: str, width: int, height: int, working_side: int) -> int:
     """How cv2 decodes: a JPEG much larger than the working size directly at 1/2, 1/4 or 1/8 scale
     (libjpeg skips most of the work), anything else in full."""
     reduction = max(width, height) // working_side if kind == "JPEG" else 1
-    for factor, flag in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2)):
+    for factor, flag in (
+        (8, cv2.IMREAD_REDUCED_COLOR_8),
+        (4, cv2.IMREAD_REDUCED_COLOR_4),
+        (2, cv2.IMREAD_REDUCED_COLOR_2),
+    ):
         if reduction >= factor:
             return flag
     return cv2.IMREAD_COLOR
@@ -189,10 +193,14 @@ def private_folder(path: Path) -> Path:
     if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
         raise GenrecError(f"the upload folder {path} is a symlink or not a folder: remove it or set serve.upload_dir")
     if info.st_uid != os.getuid():
-        raise GenrecError(f"the upload folder {path} belongs to uid {info.st_uid}, not to this user: set serve.upload_dir")
+        raise GenrecError(
+            f"the upload folder {path} belongs to uid {info.st_uid}, not to this user: set serve.upload_dir"
+        )
     if stat.S_IMODE(info.st_mode) != 0o700:
-        raise GenrecError(f"the upload folder {path} has mode {stat.S_IMODE(info.st_mode):o}, not 700: "
-                          "chmod 700 it or set serve.upload_dir")
+        raise GenrecError(
+            f"the upload folder {path} has mode {stat.S_IMODE(info.st_mode):o}, not 700: "
+            "chmod 700 it or set serve.upload_dir"
+        )
     return path
 
 
