@@ -323,6 +323,24 @@ class ServeConfig(Section):
     upload_dir: Str | None = None
     gender_model: Str = "data/models/gender.joblib"
     fake_model: Str = "data/models/fake.joblib"
+    # Hostile uploads (issue 16): the budget of one analysis (wall-clock and CPU seconds, memory beyond
+    # the worker's), the stated bound on a worker plus its analysis, the working size, the pixel caps,
+    # the header timeout and the sweep period.
+    max_analysis_s: Positive = 10.0
+    max_analysis_mb: Annotated[Int, Field(ge=64)] = 768
+    max_rss_mb: Annotated[Int, Field(ge=64)] = 1024
+    working_side: Annotated[Int, Field(ge=64)] = 1024
+    max_pixels: Annotated[Int, Field(ge=1)] = 40_000_000
+    max_frame_pixels: Annotated[Int, Field(ge=1)] = 8_912_896
+    header_timeout_s: Annotated[Int, Field(ge=1)] = 5
+    sweep_every_s: Positive = 60.0
+
+    @model_validator(mode="after")
+    def _room_for_the_worker(self) -> ServeConfig:
+        if self.max_rss_mb <= self.max_analysis_mb:
+            raise FieldProblem("max_rss_mb", f"must be larger than max_analysis_mb ({self.max_analysis_mb}), "
+                               f"leaving room for the worker itself, got {self.max_rss_mb}")
+        return self
 
 
 class ComputeConfig(Section):

@@ -1,4 +1,9 @@
-"""What GEN_REC does with one upload: decide its type by decoding, then find and describe every face."""
+"""What GEN_REC does with one upload: decide its type by signature, decode it within bounds,
+then find and describe every face.
+
+This runs inside the budgeted child (pipeline.webapp.budget); images and video
+frames reach the models already decoded and shrunk to the working size.
+"""
 
 from __future__ import annotations
 
@@ -9,53 +14,30 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.errors import GenrecError
 from pipeline.faces import to_gray
 from pipeline.fake_video import FakeDetector
 from pipeline.gender import FacePrediction, GenderModel, video_gender
-from pipeline.images import NOT_AN_IMAGE, OK, TOO_MANY_PIXELS, inspect_image
-from pipeline.video import VideoError, sample_frames
+from pipeline.video import FrameLimits, FrameTooLarge, VideoError, sample_frames
+from pipeline.webapp.uploads import ACCEPTED, IMAGE_FORMATS, UploadError, decode_image, sniff
 
-MAX_PIXELS = 40_000_000
-
-
-class UploadError(GenrecError):
-    """An upload that cannot be analysed; `status` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
-
-
-def looks_like_video(path: Path) -> bool:
-    """A video container's signature (MP4/MOV, AVI, Matroska/WebM), whatever the rest of the file holds."""
-    with open(path, "rb") as handle:
-        head = handle.read(12)
-    return head[4:8] == b"ftyp" or (head[:4] == b"RIFF" and head[8:12] == b"AVI ") or head[:4] == b"\x1aE\xdf\xa3"
+# Frames decoded from one video, whatever its frame rate claims (20 samples at 60 fps).
+MAX_GRABS = 1200
+# Share of the analysis budget that frame grabbing may take; the rest is for the faces.
+GRAB_SHARE = 0.5
 
 
 def upload_kind(path: Path) -> str:
-    """'image' or 'video', decided by decoding the bytes (never by the name or the declared type)."""
-    _, _, status = inspect_image(str(path), MAX_PIXELS)
-    if status == OK:
-        return "image"
-    if status == TOO_MANY_PIXELS:
-        raise UploadError("the image has too many pixels", 413)
-    if status != NOT_AN_IMAGE:
-        raise UploadError(f"the image is corrupt ({status.replace('_', ' ')})", 422)
-    capture = cv2.VideoCapture(str(path))
-    try:
-        opened = capture.isOpened()
-        readable = opened and capture.read()[0]
-    finally:
-        capture.release()
-    if not opened:
-        if looks_like_video(path):
-            raise UploadError("the video is corrupt: it cannot be opened", 422)
-        raise UploadError("the file is not an image or a video", 415)
-    if not readable:
-        raise UploadError("the video is corrupt: no frame can be read", 422)
-    return "video"
+    """'image' or 'video' by the file's signature, never by its name or declared type; 415 otherwise."""
+    with open(path, "rb") as handle:
+        kind = sniff(handle.read(16))
+    if kind is None:
+        raise UploadError(f"the file is not an image or a video of an accepted format ({ACCEPTED})", 415)
+    return "image" if kind in IMAGE_FORMATS else "video"
+
+
+def in_original(face: dict, scale: float) -> dict:
+    """A face described on the working image, its box mapped back to the upload's pixels."""
+    return {**face, "box": [int(round(v / scale)) for v in face["box"]]}
 
 
 def data_uri(image: np.ndarray) -> str:
@@ -80,13 +62,22 @@ def annotate(image: np.ndarray, faces: list[dict]) -> np.ndarray:
 
 @dataclass
 class Analyzer:
-    """The loaded models and the video limits; one per worker process."""
+    """The loaded models and the limits on uploads; one per worker process."""
 
     gender: GenderModel
     fake: FakeDetector
     every_s: float
     max_frames: int
     max_seconds: float
+    working_side: int = 1024
+    max_pixels: int = 40_000_000
+    max_frame_pixels: int = 8_912_896
+    max_analysis_s: float = 10.0
+
+    @property
+    def frame_limits(self) -> FrameLimits:
+        return FrameLimits(max_grabs=MAX_GRABS, max_grab_s=GRAB_SHARE * self.max_analysis_s,
+                           max_pixels=self.max_frame_pixels, working_side=self.working_side)
 
     def faces(self, image: np.ndarray) -> tuple[list[FacePrediction], list[dict]]:
         gray = to_gray(image)
@@ -95,26 +86,28 @@ class Analyzer:
         return found, [{**face.as_dict(), "fake_probability": p} for face, p in zip(found, fake)]
 
     def image(self, path: Path) -> dict:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise UploadError("the image is corrupt: it cannot be decoded", 422)
+        image, (width, height) = decode_image(path.read_bytes(), self.max_pixels, self.working_side)
+        scale = max(image.shape[:2]) / max(width, height)
         _, faces = self.faces(image)
-        result = {"kind": "image", "width": image.shape[1], "height": image.shape[0], "faces": faces,
-                  "annotated": data_uri(annotate(image, faces))}
+        result = {"kind": "image", "width": round(image.shape[1] / scale), "height": round(image.shape[0] / scale),
+                  "faces": [in_original(face, scale) for face in faces], "annotated": data_uri(annotate(image, faces))}
         if not faces:
             result["message"] = "no face found in this image"
         return result
 
     def video(self, path: Path) -> dict:
         try:
-            frames = sample_frames(str(path), self.every_s, self.max_frames, self.max_seconds)
+            frames = sample_frames(str(path), self.every_s, self.max_frames, self.max_seconds, self.frame_limits)
+        except FrameTooLarge as failure:
+            raise UploadError(str(failure), 413) from None
         except VideoError:
             raise UploadError("the video is corrupt: no frame can be read", 422) from None
         described, largest = [], []
         for frame in frames:
             found, faces = self.faces(frame.image)
             largest.append(found[:1])
-            described.append({"index": frame.index, "time_s": round(frame.time_s, 2), "faces": faces,
+            described.append({"index": frame.index, "time_s": round(frame.time_s, 2),
+                              "faces": [in_original(face, frame.scale) for face in faces],
                               "annotated": data_uri(annotate(frame.image, faces))})
         summary = video_gender(largest, self.gender.classes)
         fake = [f["faces"][0]["fake_probability"] for f in described
