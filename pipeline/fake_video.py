@@ -21,17 +21,21 @@ class FakeDetector:
     def __init__(self, model, spectrum: SpectrumConfig):
         self.model, self.spectrum = model, spectrum
 
-    def probabilities(self, gray: np.ndarray, boxes) -> list[float | None]:
-        """p(fake) for each face box (None where no input can be cut)."""
+    def scores(self, gray: np.ndarray, boxes) -> list[tuple[float | None, np.ndarray | None]]:
+        """(p(fake), the face's 1D power spectrum) for each face box; (None, None) where no input can be cut."""
         regions = [detector_input(gray, box, self.spectrum) for box in boxes]
         features = spectra_of_inputs(regions, self.spectrum.n_points)
         found = ~np.isnan(features).any(axis=1)
-        result: list[float | None] = [None] * len(regions)
+        result: list[tuple[float | None, np.ndarray | None]] = [(None, None)] * len(regions)
         if found.any():
             proba = self.model.predict_proba(features[found])[:, 1]
             for index, p in zip(np.flatnonzero(found), proba):
-                result[index] = round(float(p), 6)
+                result[index] = (round(float(p), 6), features[index])
         return result
+
+    def probabilities(self, gray: np.ndarray, boxes) -> list[float | None]:
+        """p(fake) for each face box (None where no input can be cut)."""
+        return [probability for probability, _ in self.scores(gray, boxes)]
 
 
 def frame_scores(frames: list[Frame], detector: FakeDetector, crop: CropConfig) -> list[dict]:

@@ -175,6 +175,13 @@ def fake_extras(cfg: Config, data: TaskData, proba: np.ndarray, estimator, X: np
     return extras
 
 
+def class_profiles(X: np.ndarray, y: np.ndarray, classes: list[str]) -> dict:
+    """Mean and standard deviation of the feature rows of each class (the seed's spectrum picture)."""
+    return {name: {"mean": np.round(X[y == label].mean(axis=0), 5).tolist(),
+                   "std": np.round(X[y == label].std(axis=0), 5).tolist()}
+            for label, name in enumerate(classes) if (y == label).any()}
+
+
 def crops_of(rows: pd.DataFrame) -> np.ndarray:
     """The flattened face crops of these rows (the gender model's input)."""
     crops = np.load(require(CROPS, "haar-crop"), mmap_mode="r")
@@ -259,7 +266,10 @@ def grid_search(task: str, cfg: Config, run: StageRun) -> None:
         example = crops_of(data.table[train].head(20))
     else:
         served, example = model, X[train][:20]
-        info |= {"input": "spectrum", "features": data.columns, "spectrum": cfg.section_dump("spectrum")}
+        # What a person is told travels with the model: the held-out figures and the training classes' spectra.
+        info |= {"input": "spectrum", "features": data.columns, "spectrum": cfg.section_dump("spectrum"),
+                 "validation": {"heldout": metrics["heldout"], "roc_auc": test_metrics.get("roc_auc")},
+                 "profiles": class_profiles(X[train], y[train], CLASSES[task])}
     saved = save_model(served, MODELS / f"{task}.joblib", info)
     run.tags["genrec.model_sha256"] = saved["sha256"]  # finds the registry version of this very file
 

@@ -43,23 +43,24 @@ CONTENT_SECURITY_POLICY = (
 
 
 def load_model(spec: str):
-    """A model file verified against its recorded sha256, or an MLflow model URI; (model, sha256 or URI)."""
+    """A model file verified against its recorded sha256, or an MLflow model URI; (model, sha256 or URI, record:
+    the model file's JSON record, empty for a registry URI)."""
     if spec.startswith(("models:/", "runs:/")):
         import mlflow.sklearn
 
         from pipeline.tracking import tracking_uri
 
         mlflow.set_tracking_uri(tracking_uri())
-        return mlflow.sklearn.load_model(spec), spec
+        return mlflow.sklearn.load_model(spec), spec, {}
     model, record = load_verified(resolve_from_root(spec))
-    return model, record["sha256"]
+    return model, record["sha256"], record
 
 
 def load_analyzer(cfg: Config) -> tuple[Analyzer, dict]:
     """The gender and fake models, loaded once; raises ModelError (run `dvc repro`) without them."""
     serve = cfg.serve or ServeConfig()
-    gender, gender_id = load_model(serve.gender_model)
-    fake, fake_id = load_model(serve.fake_model)
+    gender, gender_id, _ = load_model(serve.gender_model)
+    fake, fake_id, fake_record = load_model(serve.fake_model)
     analyzer = Analyzer(
         gender=GenderModel(gender, CLASSES, cfg.crop),
         fake=FakeDetector(fake, cfg.spectrum),
@@ -71,7 +72,25 @@ def load_analyzer(cfg: Config) -> tuple[Analyzer, dict]:
         max_frame_pixels=serve.max_frame_pixels,
         max_analysis_s=serve.max_analysis_s,
     )
-    return analyzer, {"gender": gender_id, "fake": fake_id}
+    return analyzer, {"gender": gender_id, "fake": fake_id, "fake_validation": fake_validation(fake_record)}
+
+
+def fake_validation(record: dict) -> dict | None:
+    """What the fake score was validated on, as grid-search@fake recorded it with the model (None for a
+    registry URI): real sources with their false-alarm rates, generators with their detection rates."""
+    validation = record.get("validation")
+    if not validation:
+        return None
+    heldout = validation["heldout"]
+    return {
+        "real": [{"source": name, "rate": v["false_alarm_rate"], "n": v["n"]}
+                 for name, v in heldout.items() if v["class"] == "real"],
+        "fake": [{"source": name, "rate": v["detection_rate"], "n": v["n"]}
+                 for name, v in heldout.items() if v["class"] == "fake"],
+        "roc_auc": validation.get("roc_auc"),
+        "input": record.get("spectrum", {}),
+        "profiles": record.get("profiles"),
+    }
 
 
 def warm_up(analyzer: Analyzer) -> None:
@@ -142,13 +161,15 @@ def create_app(cfg: Config | None = None) -> Flask:
     def welcome():
         return render_template("index.html")
 
+    validation = models.pop("fake_validation")
+
     @app.get("/method")
     def method():
-        return render_template("method.html")
+        return render_template("method.html", validation=validation)
 
     @app.get("/try")
     def try_it():
-        return render_template("try.html", limits=limits)
+        return render_template("try.html", limits=limits, validation=validation)
 
     @app.get("/health")
     def health():

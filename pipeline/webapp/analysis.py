@@ -82,8 +82,12 @@ class Analyzer:
     def faces(self, image: np.ndarray) -> tuple[list[FacePrediction], list[dict]]:
         gray = to_gray(image)
         found = self.gender.faces(gray)
-        fake = self.fake.probabilities(gray, [face.box for face in found])
-        return found, [{**face.as_dict(), "fake_probability": p} for face, p in zip(found, fake)]
+        scores = self.fake.scores(gray, [face.box for face in found])
+        return found, [
+            {**face.as_dict(), "fake_probability": p,
+             "spectrum": None if spectrum is None else [round(float(v), 5) for v in spectrum]}
+            for face, (p, spectrum) in zip(found, scores)
+        ]
 
     def image(self, path: Path) -> dict:
         image, (width, height) = decode_image(path.read_bytes(), self.max_pixels, self.working_side)

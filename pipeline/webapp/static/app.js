@@ -23,7 +23,7 @@ function facesTable(faces) {
   const table = element("table", { class: "faces" });
   table.appendChild(element("tr")).append(
     element("th", {}, "face"), element("th", {}, "gender"), element("th", {}, "confidence"),
-    element("th", {}, "fake probability"));
+    element("th", {}, "GAN-generated (p)"), element("th", {}, "spectrum"));
   faces.forEach((face, index) => {
     const row = table.appendChild(element("tr", { class: "face" }));
     row.append(
@@ -31,8 +31,46 @@ function facesTable(faces) {
       element("td", { class: "face-gender" }, face.gender),
       element("td", { class: "face-confidence" }, percent(face.confidence)),
       element("td", { class: "face-fake" }, face.fake_probability === null ? "-" : percent(100 * face.fake_probability)));
+    const picture = row.appendChild(element("td", { class: "face-spectrum" }));
+    if (face.spectrum) picture.appendChild(spectrumPicture(face.spectrum));
   });
   return table;
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+const profiles = result.dataset.profiles ? JSON.parse(result.dataset.profiles) : null;
+
+function svg(tag, attributes) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  return node;
+}
+
+// The seed's picture: this face's 1D power spectrum over the mean +/- std of the real and generated
+// faces the model was trained on, so a person can see why the score is what it is.
+function spectrumPicture(spectrum) {
+  const width = 240, height = 120, pad = 4;
+  const curves = profiles ? Object.values(profiles).flatMap((p) => [
+    p.mean.map((m, i) => m - p.std[i]), p.mean.map((m, i) => m + p.std[i])]) : [];
+  const all = curves.flat().concat(spectrum);
+  const low = Math.min(...all), high = Math.max(...all);
+  const x = (i) => pad + (i * (width - 2 * pad)) / (spectrum.length - 1);
+  const y = (v) => height - pad - ((v - low) * (height - 2 * pad)) / (high - low || 1);
+  const line = (values) => values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
+  const picture = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "spectrum",
+                               role: "img", "aria-label": "1D power spectrum of this face" });
+  const colours = { real: "#2a6fdb", fake: "#d2452f" };
+  for (const [name, p] of Object.entries(profiles || {})) {
+    const upper = p.mean.map((m, i) => m + p.std[i]), lower = p.mean.map((m, i) => m - p.std[i]);
+    const back = lower.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).reverse().join(" ");
+    picture.appendChild(svg("polygon", { points: `${line(upper)} ${back}`,
+                                         fill: colours[name] || "#888", "fill-opacity": "0.18", class: `band-${name}` }));
+    picture.appendChild(svg("polyline", { points: line(p.mean), fill: "none", stroke: colours[name] || "#888",
+                                          "stroke-width": "1", class: `mean-${name}` }));
+  }
+  picture.appendChild(svg("polyline", { points: line(spectrum), fill: "none", stroke: "#111", "stroke-width": "1.6",
+                                        class: "this-face" }));
+  return picture;
 }
 
 function showFrame(title, annotated, faces) {
