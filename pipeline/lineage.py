@@ -47,14 +47,16 @@ def locked_outputs(lock_file: Path) -> dict[str, dict]:
     return {out["path"]: out for stage in lock.get("stages", {}).values() for out in stage.get("outs", [])}
 
 
-def dvc_md5(path: Path, recorded: dict | None = None) -> str:
-    """The md5 DVC gives `path`. A directory whose file count and size match its dvc.lock entry takes the
-    recorded hash (DVC itself trusts unchanged stat data); anything else is hashed, as DVC does."""
+def dvc_md5(path: Path, recorded: dict | None = None, recorded_at: float = 0.0) -> str:
+    """The md5 DVC gives `path`. A directory unchanged since dvc.lock recorded it (same file count and size,
+    no file newer than the lock) takes the recorded hash, as DVC trusts unchanged stat data; anything else
+    is hashed, as DVC does."""
     if path.is_file():
         return file_md5(path)
     if recorded:
-        files = [file for file in path.rglob("*") if file.is_file()]
-        if recorded.get("nfiles") == len(files) and recorded.get("size") == sum(f.stat().st_size for f in files):
+        stats = [file.stat() for file in path.rglob("*") if file.is_file()]
+        if (recorded.get("nfiles") == len(stats) and recorded.get("size") == sum(s.st_size for s in stats)
+                and all(s.st_mtime <= recorded_at for s in stats)):
             return recorded["md5"]
     return directory_md5(path)
 
@@ -88,8 +90,10 @@ class StageInput:
 
 def describe_inputs(paths: list[str]) -> list[StageInput]:
     """The DVC md5 of each existing path (relative to the working copy the stage runs in)."""
-    recorded = locked_outputs(Path("dvc.lock"))
-    return [StageInput(path, dvc_md5(Path(path), recorded.get(path))) for path in paths if Path(path).exists()]
+    lock = Path("dvc.lock")
+    recorded, recorded_at = locked_outputs(lock), (lock.stat().st_mtime if lock.exists() else 0.0)
+    return [StageInput(path, dvc_md5(Path(path), recorded.get(path), recorded_at))
+            for path in paths if Path(path).exists()]
 
 
 def log_inputs(mlflow, inputs: list[StageInput]) -> None:

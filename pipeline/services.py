@@ -123,7 +123,7 @@ def alive(pid: int, name: str) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return False
-    return name in cmdline or "pipeline.services" in cmdline  # the latter: forked, not yet exec'd
+    return name in cmdline
 
 
 def launch(name: str, command: list[str], folder: Path, env: dict[str, str]) -> subprocess.Popen:
@@ -242,7 +242,9 @@ def start(folder: Path, s3_port: int | None = None, mlflow_port: int | None = No
 def end_group(pid: int, name: str) -> None:
     """SIGTERM the process group `pid` leads, SIGKILL what is left after STOP_TIMEOUT_S."""
     if not alive(pid, name):
-        return
+        leader_reused = Path(f"/proc/{pid}").exists()
+        if leader_reused or not group_alive(pid):
+            return  # nothing of ours left (the leader's PID may now be someone else's)
     for sig, wait_s in ((signal.SIGTERM, STOP_TIMEOUT_S[name]), (signal.SIGKILL, 10)):
         try:
             os.killpg(pid, sig)
