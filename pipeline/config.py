@@ -146,14 +146,15 @@ class VideoConfig(Section):
 
 
 class SpectrumConfig(Section):
-    """The fake detector's input and data. `input` face is what is served: the square of face_scale x the
-    largest Haar box (kept inside the image), resized to side x side (INTER_AREA); image is the whole
-    image (Durall et al.), resized to side x side unless side is null; crop is haar-crop's crop."""
+    """The fake detector's input and data. `input` patch is what is served: the side x side square at the
+    largest Haar box's centre, at the image's own resolution; face is the square of face_scale x the box
+    (kept inside the image) resized to side x side (INTER_AREA); image is the whole image (Durall et al.),
+    resized to side x side unless side is null; crop is haar-crop's crop."""
 
     datasets: Annotated[Names, Field(min_length=1)]
-    input: Annotated[Literal["face", "image", "crop"], AsGiven] = "face"
+    input: Annotated[Literal["patch", "face", "image", "crop"], AsGiven] = "patch"
     face_scale: Annotated[Float, Field(ge=1, le=4)] = 1.6
-    side: Annotated[Int, Field(ge=16, le=1024)] | None = 128
+    side: Annotated[Int, Field(ge=16, le=1024)] | None = 96
     n_points: Annotated[Int, Field(ge=4)] = 80
     max_per_class: Annotated[Int, Field(ge=1)] | None = None
     # Seeded sample per data set, so no single source decides what "real" means (null: all).

@@ -89,7 +89,7 @@ def uploads_left_empty(request, uploads):
     assert files_left(uploads) == []
 
 
-def test_pages_and_health(client):
+def test_pages_and_health(client, trained):
     for path, words in [("/", "Try it now"), ("/method", "Eigenfaces"), ("/try", 'type="file"')]:
         page = client.get(path)
         assert page.status_code == 200 and words in page.get_data(as_text=True)
@@ -98,6 +98,13 @@ def test_pages_and_health(client):
         assert client.get(asset).status_code == 200
     health = client.get("/health").get_json()
     assert health["status"] == "ok" and len(health["models"]["gender"]) == 64
+    # What a person is told comes from the fake model's own record, written by grid-search@fake.
+    record = json.loads((trained / "data" / "models" / "fake.json").read_text())
+    method = client.get("/method").get_data(as_text=True)
+    assert "What the fake score was validated on" in method
+    for source, figures in record["validation"]["heldout"].items():
+        rate = figures.get("false_alarm_rate", figures.get("detection_rate"))
+        assert f"<td>{source}</td><td>{figures['n']}</td><td>{100 * rate:.1f}%</td>" in method
 
 
 def test_an_image_comes_back_with_every_face_boxed_and_described(client, files, uploads):
@@ -242,6 +249,14 @@ def test_a_person_uploads_a_photo_in_a_real_browser_and_reads_the_result(server,
         assert all(text.endswith("%") and 50 <= float(text[:-1]) <= 100 for text in confidences)
         image = browser.find_element(By.CSS_SELECTOR, "#frames img")
         assert image.get_attribute("src").startswith("data:image/jpeg;base64,")
+        # The seed's picture per face: its spectrum over the real and generated classes' mean +/- std.
+        pictures = browser.find_elements(By.CSS_SELECTOR, "td.face-spectrum svg.spectrum")
+        assert len(pictures) == len(genders)
+        for picture in pictures:
+            assert picture.find_elements(By.CSS_SELECTOR, "polyline.this-face")
+            assert picture.find_elements(By.CSS_SELECTOR, "polygon.band-real")
+            assert picture.find_elements(By.CSS_SELECTOR, "polygon.band-fake")
+        assert "validated on" in browser.find_element(By.CLASS_NAME, "note").text
     finally:
         browser.quit()
     assert files_left(uploads) == []

@@ -171,6 +171,19 @@ def face_region(gray: np.ndarray, box, scale: float) -> np.ndarray | None:
     return gray[top : top + side, left : left + side]
 
 
+def face_patch(gray: np.ndarray, box, side: int) -> np.ndarray | None:
+    """The side x side square at the face box's centre, at the image's own resolution (no resampling, which
+    would reshape the very high frequencies a generator leaves), kept inside the image; None when the image
+    is smaller than side."""
+    height, width = gray.shape[:2]
+    if min(height, width) < side:
+        return None
+    x, y, w, h = (float(v) for v in box)
+    left = int(np.clip(round(x + w / 2 - side / 2), 0, width - side))
+    top = int(np.clip(round(y + h / 2 - side / 2), 0, height - side))
+    return gray[top : top + side, left : left + side]
+
+
 def at_side(gray: np.ndarray, side: int | None) -> np.ndarray:
     """The image resized to side x side with INTER_AREA (null side: as it is)."""
     if side is None or gray.shape[:2] == (side, side):
@@ -179,7 +192,10 @@ def at_side(gray: np.ndarray, side: int | None) -> np.ndarray:
 
 
 def detector_input(gray: np.ndarray, box, spectrum) -> np.ndarray | None:
-    """What the fake detector sees of one face (spectrum.input face) or of the whole image (image)."""
+    """What the fake detector sees: the native-resolution patch at a face's centre (spectrum.input patch),
+    the face's region resized to a common side (face), or the whole image (image)."""
+    if spectrum.input == "patch":
+        return face_patch(gray, box, spectrum.side)
     region = gray if spectrum.input == "image" else face_region(gray, box, spectrum.face_scale)
     return None if region is None else at_side(region, spectrum.side)
 

@@ -69,7 +69,8 @@ def select_rows(cfg: Config) -> pd.DataFrame:
     return rows
 
 
-SPECTRA = {"image": spectra_from_images, "face": spectra_from_faces, "crop": spectra_from_crops}
+SPECTRA = {"image": spectra_from_images, "face": spectra_from_faces, "patch": spectra_from_faces,
+           "crop": spectra_from_crops}
 
 
 def class_profiles(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
