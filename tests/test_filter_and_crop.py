@@ -119,10 +119,14 @@ def test_extract_spectrum_on_face_crops(staged):
     from pipeline.features.spectrum import feature_columns, spectra_of_images
 
     params = mixed_params()
-    params["spectrum"] = {**params["spectrum"], "input": "crop", "datasets": ["mixed"], "max_per_class": None}
+    params["spectrum"] = {**params["spectrum"], "input": "crop", "datasets": ["mixed"], "max_per_class": None,
+                          "max_per_source": None, "leave_one_out": []}
     result = run_stage("extract_spectrum", staged, params)
     assert result.returncode == 0, result.stderr
     table = pd.read_parquet(staged / "data" / "features" / "spectrum.parquet")
+    # Images without a face stay in the table, marked, so that held-out figures can count them.
+    assert table.loc[~table["has_input"], "s000"].isna().all()
+    table = table[table["has_input"]]
     faces = pd.read_parquet(staged / "data" / "crops" / "faces.parquet")
     found = faces[faces["face_found"]]
     assert sorted(table["path"]) == sorted(found["path"])
