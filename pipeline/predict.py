@@ -38,6 +38,9 @@ def load_fake_detector(model: str | None, cfg: Config) -> FakeDetector | None:
     if model and model.startswith(REGISTRY):
         import mlflow.sklearn
 
+        from pipeline.tracking import tracking_uri
+
+        mlflow.set_tracking_uri(tracking_uri())  # the project's store (or MLFLOW_TRACKING_URI), as for the gender model
         return FakeDetector(mlflow.sklearn.load_model(model), cfg.spectrum)
     return FakeDetector(load_verified(Path(model) if model else FAKE_MODEL)[0], cfg.spectrum)
 
