@@ -156,12 +156,25 @@ class SpectrumConfig(Section):
     face_scale: Annotated[Float, Field(ge=1, le=4)] = 1.6
     side: Annotated[Int, Field(ge=16, le=1024)] | None = 96
     n_points: Annotated[Int, Field(ge=4)] = 80
+    # The 2D log power spectrum folded onto one quadrant, its interior averaged over pool x pool cells, beside
+    # the 1D profile (pipeline.features.spectrum.quadrant_spectra); null: the seed's 1D profile alone.
+    quadrant_pool: Annotated[Int, Field(ge=1, le=16)] | None = None
     max_per_class: Annotated[Int, Field(ge=1)] | None = None
     # Seeded sample per data set, so no single source decides what "real" means (null: all).
     max_per_source: Annotated[Int, Field(ge=1)] | None = None
     # Scored per held-out source; leave_one_out refits without each of these data sets.
     leave_one_out: Names = ()
     videos: VideoConfig | None = None
+
+    @model_validator(mode="after")
+    def _quadrant_needs_a_square_input(self) -> SpectrumConfig:
+        if self.quadrant_pool is not None and (self.input not in ("patch", "face") or self.side is None):
+            raise FieldProblem(
+                "quadrant_pool", f"needs input patch or face with a side, got input {self.input} side {self.side}"
+            )
+        if self.quadrant_pool is not None and self.quadrant_pool > self.side // 2:
+            raise FieldProblem("quadrant_pool", f"must be at most side // 2 ({self.side // 2}), got {self.quadrant_pool}")
+        return self
 
 
 class EigenConfig(Section):

@@ -11,7 +11,7 @@ import numpy as np
 
 from pipeline.config import CropConfig, SpectrumConfig
 from pipeline.faces import detect_faces, to_gray
-from pipeline.features.spectrum import detector_input, spectra_of_inputs
+from pipeline.features.spectrum import detector_input, profile_of, spectra_of_inputs
 from pipeline.video import Frame
 
 
@@ -24,13 +24,13 @@ class FakeDetector:
     def scores(self, gray: np.ndarray, boxes) -> list[tuple[float | None, np.ndarray | None]]:
         """(p(fake), the face's 1D power spectrum) for each face box; (None, None) where no input can be cut."""
         regions = [detector_input(gray, box, self.spectrum) for box in boxes]
-        features = spectra_of_inputs(regions, self.spectrum.n_points)
+        features = spectra_of_inputs(regions, self.spectrum)
         found = ~np.isnan(features).any(axis=1)
         result: list[tuple[float | None, np.ndarray | None]] = [(None, None)] * len(regions)
         if found.any():
             proba = self.model.predict_proba(features[found])[:, 1]
             for index, p in zip(np.flatnonzero(found), proba):
-                result[index] = (round(float(p), 6), features[index])
+                result[index] = (round(float(p), 6), profile_of(features[index], self.spectrum))
         return result
 
     def probabilities(self, gray: np.ndarray, boxes) -> list[float | None]:

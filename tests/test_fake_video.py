@@ -59,9 +59,23 @@ def test_the_fake_detector_scores_each_box_with_the_fitted_model():
     spectrum = SpectrumConfig(datasets=("x",), input="face", side=32, n_points=10)
     smooth = [np.full((40, 40), 100, np.uint8) + (rng.random((40, 40)) * 4).astype(np.uint8) for _ in range(8)]
     noisy = [(rng.random((40, 40)) * 255).astype(np.uint8) for _ in range(8)]
-    X = spectra_of_inputs([detector_input(g, (0, 0, 40, 40), spectrum) for g in smooth + noisy], 10)
+    X = spectra_of_inputs([detector_input(g, (0, 0, 40, 40), spectrum) for g in smooth + noisy], spectrum)
     model = LogisticRegression().fit(X, [0] * 8 + [1] * 8)
     detector = FakeDetector(model, spectrum)
     probabilities = detector.probabilities(noisy[0], [(0, 0, 40, 40), (-50, -50, 4, 4)])
     assert probabilities[0] == pytest.approx(model.predict_proba(X[8:9])[0, 1], abs=1e-6)
     assert probabilities[1] is None  # no region inside the image
+
+
+def test_the_detector_reads_the_quadrant_beside_the_profile_and_draws_the_profile_alone():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(2)
+    spectrum = SpectrumConfig(datasets=("x",), input="patch", side=32, n_points=10, quadrant_pool=2)
+    images = [(rng.random((48, 48)) * 255).astype(np.uint8) for _ in range(6)]
+    X = spectra_of_inputs([detector_input(g, (8, 8, 32, 32), spectrum) for g in images], spectrum)
+    assert X.shape == (6, 10 + 2 * 16 + 8 * 8)
+    model = LogisticRegression().fit(X, [0, 1] * 3)
+    (probability, profile), = FakeDetector(model, spectrum).scores(images[1], [(8, 8, 32, 32)])
+    assert probability == pytest.approx(model.predict_proba(X[1:2])[0, 1], abs=1e-6)
+    np.testing.assert_allclose(profile, X[1, :10])

@@ -75,3 +75,18 @@ def test_files_unreadable_ones_are_marked_not_fatal(raw_sample, tmp_path):
     assert readable.tolist() == [True, False, True, False, True]
     assert np.isnan(features[~readable]).all()
     np.testing.assert_allclose(features[readable], [spectrum_of_file(str(p)) for p in good], atol=1e-6)
+
+
+def test_the_quadrant_is_the_same_for_a_mirrored_face_and_finds_a_checkerboard_on_the_axes():
+    from pipeline.features.spectrum import quadrant_size, quadrant_spectra
+
+    rng = np.random.default_rng(3)
+    faces = rng.random((3, 32, 32)) * 255
+    features = quadrant_spectra(faces, 4)
+    assert features.shape == (3, quadrant_size(32, 4)) == (3, 16 + 16 + 16)
+    np.testing.assert_allclose(quadrant_spectra(faces[:, :, ::-1], 4), features, atol=1e-9)
+    np.testing.assert_allclose(quadrant_spectra(faces[:, ::-1, :], 4), features, atol=1e-9)
+    # An upsampler's checkerboard: a peak at the Nyquist frequency of the horizontal axis (its last value).
+    stripes = np.tile([0.0, 255.0], (32, 16))[None] + rng.random((1, 32, 32))
+    horizontal = quadrant_spectra(stripes, 4)[0, :16]
+    assert horizontal.argmax() == 15

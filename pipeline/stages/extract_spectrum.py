@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import Config
-from pipeline.features.spectrum import feature_columns, spectra_of_faces, spectra_of_files, spectra_of_images
+from pipeline.features.spectrum import (
+    detector_columns, detector_width, feature_columns, spectra_of_faces, spectra_of_files, spectra_of_images,
+)
 from pipeline.io import write_csv, write_json, write_parquet
 from pipeline.parallel import absolute_paths, batches, compute_backend, map_batches
 from pipeline.report import spectrum_figure
@@ -30,7 +32,7 @@ def spectra_from_images(rows: pd.DataFrame, cfg: Config) -> np.ndarray:
 def spectra_from_faces(rows: pd.DataFrame, cfg: Config) -> np.ndarray:
     """The served input: each image's largest Haar face (haar-crop's box), framed by spectrum.face_scale."""
     found = rows["face_found"].to_numpy()
-    features = np.full((len(rows), cfg.spectrum.n_points), np.nan)
+    features = np.full((len(rows), detector_width(cfg.spectrum)), np.nan)
     boxes = rows.loc[found, ["box_x", "box_y", "box_w", "box_h"]].to_numpy()
     items = list(zip(absolute_paths(rows.loc[found, "path"].astype(str).tolist()), map(tuple, boxes)))
     if items:
@@ -87,7 +89,7 @@ def class_profiles(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 def extract_spectrum(cfg: Config, run: StageRun) -> None:
     rows = select_rows(cfg)
-    columns = feature_columns(cfg.spectrum.n_points)
+    columns = detector_columns(cfg.spectrum)
     with compute_backend(cfg.compute):
         features = SPECTRA[cfg.spectrum.input](rows, cfg)
     has_input = ~np.isnan(features).any(axis=1)
@@ -100,7 +102,7 @@ def extract_spectrum(cfg: Config, run: StageRun) -> None:
     )
     write_parquet(SPECTRUM, table)
 
-    profiles = class_profiles(table[table["has_input"]], columns)
+    profiles = class_profiles(table[table["has_input"]], feature_columns(cfg.spectrum.n_points))
     write_csv(PLOTS / "spectrum_profiles.csv", profiles)
     spectrum_figure(profiles, FIGURES / "spectrum_profiles.png")
     metrics = {

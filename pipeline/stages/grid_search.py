@@ -20,7 +20,7 @@ from pipeline.config import Config, SearchConfig
 from pipeline.datasets import read_dataset
 from pipeline.faces import to_gray
 from pipeline.fake_video import FakeDetector, frame_scores, video_score
-from pipeline.features.spectrum import feature_columns
+from pipeline.features.spectrum import detector_columns, profile_of
 from pipeline.gender import GenderModel, video_gender
 from pipeline.gender_data import detection_rates
 from pipeline.io import write_csv, write_json
@@ -60,7 +60,7 @@ def fake_task(cfg: Config) -> TaskData:
     """The spectra with an input (a face found, a readable image); sources weighted equally within a class."""
     table = pd.read_parquet(require(SPECTRUM, "extract-spectrum"))
     table = table[table["has_input"]].reset_index(drop=True)
-    columns = feature_columns(cfg.spectrum.n_points)
+    columns = detector_columns(cfg.spectrum)
     y = (table["real_fake"] == "fake").astype(int).to_numpy()
     train, test = (table["split"] == "train").to_numpy(), (table["split"] == "test").to_numpy()
     weight = source_weights(table.loc[train, "dataset"], y[train])
@@ -269,7 +269,7 @@ def grid_search(task: str, cfg: Config, run: StageRun) -> None:
         # What a person is told travels with the model: the held-out figures and the training classes' spectra.
         info |= {"input": "spectrum", "features": data.columns, "spectrum": cfg.section_dump("spectrum"),
                  "validation": {"heldout": metrics["heldout"], "roc_auc": test_metrics.get("roc_auc")},
-                 "profiles": class_profiles(X[train], y[train], CLASSES[task])}
+                 "profiles": class_profiles(profile_of(X[train], cfg.spectrum), y[train], CLASSES[task])}
     saved = save_model(served, MODELS / f"{task}.joblib", info)
     run.tags["genrec.model_sha256"] = saved["sha256"]  # finds the registry version of this very file
 
