@@ -7,7 +7,9 @@ UTKFace faces of the training split, 50 eigenfaces of min-max scaled crops).
 - naive: GridSearchCV(SVC(), the paper's 168-point grid), stratified 5-fold, one core
   (the paper's call: coef0 is searched for rbf too, where it does nothing);
 - genrec: pipeline.models.search_candidates with conf/models/gender/paper.yaml
-  (126 distinct candidates, all cores), once per strategy (grid, halving).
+  (126 distinct candidates, all cores), once per strategy: grid (every candidate on every fold), race
+  (pipeline.racing: every candidate on fold 1, then only those within 3 standard errors of the leader,
+  longest fits first), and optionally halving (HalvingGridSearchCV).
 
 Prints each time, best parameters and CV score, and the speed-up over naive.
 Needs haar-crop's outputs (`dvc repro haar-crop`). Run: python benchmarks/grid_search.py
@@ -68,7 +70,7 @@ def timed(work):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--strategies", nargs="+", default=["grid", "halving"], choices=["grid", "halving"])
+    parser.add_argument("--strategies", nargs="+", default=["grid", "race"], choices=["grid", "race", "halving"])
     args = parser.parse_args()
 
     cfg = config_from_dict(compose(["experiment=seed_paper"], conf_dir=ROOT / "conf"))

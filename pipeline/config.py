@@ -267,9 +267,11 @@ class SearchConfig(Section):
     candidates: Annotated[dict[Str, Candidate], Field(min_length=1)]
     cv_folds: Annotated[Int, Field(ge=2)] = 5
     calibration: Annotated[Literal["sigmoid", "isotonic"], AsGiven] = "sigmoid"
-    # grid: every candidate on every fold; halving: successive halving (HalvingGridSearchCV).
-    strategy: Annotated[Literal["grid", "halving"], AsGiven] = "grid"
+    # grid: every candidate on every fold; halving: successive halving (HalvingGridSearchCV); race: every
+    # candidate on fold 1, then only those within race_z standard errors of the leader (pipeline.racing).
+    strategy: Annotated[Literal["grid", "halving", "race"], AsGiven] = "grid"
     halving_factor: Annotated[Int, Field(ge=2)] = 3
+    race_z: Annotated[Float, Field(gt=0, le=10)] = 3.0
     # Search on a stratified seeded subsample of this many training rows, then refit on all (null: all).
     search_sample: Annotated[Int, Field(ge=1)] | None = None
     # Standardize features before the classifier (the paper feeds raw eigenface coordinates).

@@ -58,6 +58,10 @@ def candidate_search(candidate: dict, search: SearchConfig, seed: int, n_jobs: i
 
         return HalvingGridSearchCV(pipeline, grid, cv=folds, scoring="accuracy", n_jobs=n_jobs, refit=False,
                                    factor=search.halving_factor, random_state=seed)
+    if search.strategy == "race":
+        from pipeline.racing import RacingSearch
+
+        return RacingSearch(pipeline, grid, cv=folds, n_jobs=n_jobs, z=search.race_z)
     return GridSearchCV(pipeline, grid, cv=folds, scoring="accuracy", n_jobs=n_jobs, refit=False)
 
 
@@ -90,6 +94,8 @@ class SearchResult:
             keep = ["params", "mean_test_score", "std_test_score", "rank_test_score"]
             if "iter" in results:  # successive halving: one row per candidate and round
                 keep = ["iter", "n_resources", *keep]
+            if "folds_run" in results:  # a race: the folds each candidate ran before it was dropped
+                keep = [*keep, "folds_run"]
             frames.append(results[keep].assign(candidate=name, params=results["params"].map(plain_params)))
         columns = ["candidate", *dict.fromkeys(column for frame in frames for column in frame if column != "candidate")]
         return pd.concat(frames, ignore_index=True).reindex(columns=columns)
