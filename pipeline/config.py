@@ -136,6 +136,10 @@ class CropConfig(Section):
     # The gender model's input: the square of margin x the box's longer side, resized to size x size.
     margin: Annotated[Float, Field(ge=1, le=3)] = 1.0
     size: Annotated[Int, Field(ge=8)] = 100
+    # Eye alignment: turn a face so its eyes (OpenCV's eye cascade) lie level, when both are found and
+    # they tilt by at most max_tilt degrees; otherwise the box as it is.
+    align: Bool = False
+    max_tilt: Annotated[Float, Field(gt=0, le=45)] = 20.0
     sample_sheet: Annotated[Int, Field(ge=0)] = 16
 
 

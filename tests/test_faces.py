@@ -79,3 +79,29 @@ def test_largest_face_comes_first(raw_sample):
 def test_a_missing_cascade_is_a_clear_error():
     with pytest.raises(CascadeError, match="opencv-python-headless"):
         load_cascade("no_such_cascade.xml")
+
+
+def test_eye_alignment_measures_a_faces_tilt_and_levels_it(utk_sample):
+    from pipeline.faces import aligned_face, eye_tilt
+
+    crop = CropConfig(min_face=0.15, padding=0.25, margin=1.2, align=True)
+    measured = []
+    for path in utk_sample[::8]:
+        gray = read_gray(str(path))
+        height, width = gray.shape
+        # Turn the face 12 degrees counter-clockwise: its right eye rises, the tilt reads about -12.
+        turned = cv2.warpAffine(gray, cv2.getRotationMatrix2D((width / 2, height / 2), 12, 1.0), (width, height),
+                                borderMode=cv2.BORDER_REPLICATE)
+        boxes = detect_faces(turned, crop)
+        tilt = eye_tilt(turned, boxes[0], crop.max_tilt) if len(boxes) else None
+        if tilt is None:
+            continue
+        level = aligned_face(turned, boxes[0], 100, 1.2, tilt)
+        again = eye_tilt(level, (0, 0, 100, 100), crop.max_tilt)
+        measured.append((tilt, again))
+    assert len(measured) >= 10
+    tilts = np.array([t for t, _ in measured])
+    assert np.median(tilts) == pytest.approx(-12, abs=3)
+    after = np.array([a for _, a in measured if a is not None])
+    assert len(after) >= 5 and np.median(np.abs(after)) < 4
+    assert eye_tilt(np.full((100, 100), 128, np.uint8), (10, 10, 80, 80), 20) is None  # no eyes: no tilt
