@@ -47,7 +47,10 @@ def _search(gray: np.ndarray, crop: CropConfig, smallest: int) -> np.ndarray:
     pad = border(gray, crop.padding)
     searched = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else gray
     found = load_cascade(crop.cascade).detectMultiScale(
-        searched, scaleFactor=crop.scale_factor, minNeighbors=crop.min_neighbors, minSize=(smallest, smallest),
+        searched,
+        scaleFactor=crop.scale_factor,
+        minNeighbors=crop.min_neighbors,
+        minSize=(smallest, smallest),
     )
     boxes = np.asarray(found, dtype=np.float64).reshape(-1, 4)
     boxes[:, :2] -= pad
@@ -141,7 +144,9 @@ def aligned_face(gray: np.ndarray, box: Sequence[int], size: int, margin: float,
     outer = (int(round(centre_x)) - reach, int(round(centre_y)) - reach, 2 * reach, 2 * reach)
     region = cut_region(gray, outer)
     turn = cv2.getRotationMatrix2D((reach, reach), tilt, 1.0)
-    level = cv2.warpAffine(region, turn, (2 * reach, 2 * reach), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    level = cv2.warpAffine(
+        region, turn, (2 * reach, 2 * reach), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     start = reach - side // 2
     return cv2.resize(level[start : start + side, start : start + side], (size, size), interpolation=cv2.INTER_AREA)
 
@@ -173,9 +178,9 @@ def read_gray(path: str) -> np.ndarray | None:
 class CropBatch:
     """haar-crop's results for a batch of images, row for row."""
 
-    crops: np.ndarray     # uint8 (n, size, size); zeros where no face was found
-    boxes: np.ndarray     # int32 (n, 4) x, y, w, h of the largest face; -1 where none
-    n_faces: np.ndarray   # int32 (n,); -1 where the image could not be read
+    crops: np.ndarray  # uint8 (n, size, size); zeros where no face was found
+    boxes: np.ndarray  # int32 (n, 4) x, y, w, h of the largest face; -1 where none
+    n_faces: np.ndarray  # int32 (n,); -1 where the image could not be read
 
 
 def crop_largest_faces(paths: Sequence[str], crop: CropConfig) -> CropBatch:

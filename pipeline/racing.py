@@ -35,11 +35,16 @@ def _fit_and_score(estimator, params: dict, X, y, train, test, fit_params: dict)
 
 def first_fold_order(candidates: list[dict]) -> list[int]:
     """A guess at the longest fits first before any was timed: poly kernels, then larger C, then larger gamma."""
+
     def cost(index: int) -> tuple:
         params = {key.removeprefix("clf__"): value for key, value in candidates[index].items()}
         gamma = params.get("gamma")
-        return (params.get("kernel") == "poly", float(params.get("C", 1)),
-                float(gamma) if isinstance(gamma, (int, float)) else 0.0)
+        return (
+            params.get("kernel") == "poly",
+            float(params.get("C", 1)),
+            float(gamma) if isinstance(gamma, (int, float)) else 0.0,
+        )
+
     return sorted(range(len(candidates)), key=cost, reverse=True)
 
 
@@ -65,8 +70,7 @@ class RacingSearch:
         with Parallel(n_jobs=self.n_jobs) as parallel:
             for train, test in self.cv.split(X, y):
                 results = parallel(
-                    delayed(_fit_and_score)(self.estimator, candidates[i], X, y, train, test, fit_params)
-                    for i in alive
+                    delayed(_fit_and_score)(self.estimator, candidates[i], X, y, train, test, fit_params) for i in alive
                 )
                 for index, (score, fit_s) in zip(alive, results):
                     scores[index].append(score)

@@ -90,8 +90,12 @@ def test_eye_alignment_measures_a_faces_tilt_and_levels_it(utk_sample):
         gray = read_gray(str(path))
         height, width = gray.shape
         # Turn the face 12 degrees counter-clockwise: its right eye rises, the tilt reads about -12.
-        turned = cv2.warpAffine(gray, cv2.getRotationMatrix2D((width / 2, height / 2), 12, 1.0), (width, height),
-                                borderMode=cv2.BORDER_REPLICATE)
+        turned = cv2.warpAffine(
+            gray,
+            cv2.getRotationMatrix2D((width / 2, height / 2), 12, 1.0),
+            (width, height),
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         boxes = detect_faces(turned, crop)
         tilt = eye_tilt(turned, boxes[0], crop.max_tilt) if len(boxes) else None
         if tilt is None:

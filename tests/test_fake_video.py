@@ -76,6 +76,6 @@ def test_the_detector_reads_the_quadrant_beside_the_profile_and_draws_the_profil
     X = spectra_of_inputs([detector_input(g, (8, 8, 32, 32), spectrum) for g in images], spectrum)
     assert X.shape == (6, 10 + 2 * 16 + 8 * 8)
     model = LogisticRegression().fit(X, [0, 1] * 3)
-    (probability, profile), = FakeDetector(model, spectrum).scores(images[1], [(8, 8, 32, 32)])
+    ((probability, profile),) = FakeDetector(model, spectrum).scores(images[1], [(8, 8, 32, 32)])
     assert probability == pytest.approx(model.predict_proba(X[1:2])[0, 1], abs=1e-6)
     np.testing.assert_allclose(profile, X[1, :10])

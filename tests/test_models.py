@@ -126,8 +126,15 @@ def test_a_saved_model_loads_only_while_its_sha256_matches(tmp_path, data):
 
 def test_a_race_finds_the_grid_searchs_winner_and_score_and_drops_hopeless_candidates():
     X, y = make_classification(n_samples=600, n_features=10, n_informative=5, random_state=1)
-    svm = {"svm": {"model": "svm", "grid": [{"kernel": ["rbf"], "C": [0.001, 0.1, 1, 10], "gamma": [0.001, 0.1]},
-                                            {"kernel": ["poly"], "C": [0.001, 1], "gamma": [0.1], "coef0": [0, 1]}]}}
+    svm = {
+        "svm": {
+            "model": "svm",
+            "grid": [
+                {"kernel": ["rbf"], "C": [0.001, 0.1, 1, 10], "gamma": [0.001, 0.1]},
+                {"kernel": ["poly"], "C": [0.001, 1], "gamma": [0.1], "coef0": [0, 1]},
+            ],
+        }
+    }
     grid = search_candidates(X, y, SearchConfig(candidates=svm, cv_folds=5), seed=0, n_jobs=1)
     race = search_candidates(X, y, SearchConfig(candidates=svm, cv_folds=5, strategy="race"), seed=0, n_jobs=1)
     assert race.best_params == grid.best_params and race.best_score == grid.best_score
@@ -141,6 +148,9 @@ def test_still_in_race_keeps_the_candidates_within_z_standard_errors_of_the_lead
 
     # leader 0.90 over 900 rows: one standard error is 1 point, so z=2 keeps 0.88 and drops 0.879.
     assert still_in_race({0: 0.90, 1: 0.88, 2: 0.879}, rows_seen=900, z=2.0) == [0, 1]
-    candidates = [{"clf__kernel": "rbf", "clf__C": 1}, {"clf__kernel": "poly", "clf__C": 1},
-                  {"clf__kernel": "rbf", "clf__C": 100, "clf__gamma": "scale"}]
+    candidates = [
+        {"clf__kernel": "rbf", "clf__C": 1},
+        {"clf__kernel": "poly", "clf__C": 1},
+        {"clf__kernel": "rbf", "clf__C": 100, "clf__gamma": "scale"},
+    ]
     assert first_fold_order(candidates) == [1, 2, 0]

@@ -20,7 +20,14 @@ from pipeline.config import Config, TableSource
 from pipeline.datasets import read_dataset
 from pipeline.datasets.fakeavceleb import read as read_fakeavceleb
 from pipeline.evaluation import (
-    GENDER_WORDS, cell_table, evaluate_items, item_result, sample_per_cell, table_summary, tables_markdown, video_result,
+    GENDER_WORDS,
+    cell_table,
+    evaluate_items,
+    item_result,
+    sample_per_cell,
+    table_summary,
+    tables_markdown,
+    video_result,
 )
 from pipeline.faceswap import pair_sources, swap_face
 from pipeline.faces import to_gray
@@ -28,7 +35,18 @@ from pipeline.gender import GenderModel, video_gender
 from pipeline.io import write_csv, write_json, write_parquet, write_with
 from pipeline.report import confidence_figure, swap_sheet
 from pipeline.stages.common import (
-    DATA, EIGEN_FEATURES, FIGURES, METRICS, MODELS, PLOTS, RAW, StageError, log, require, resolve_from_root, run_stage,
+    DATA,
+    EIGEN_FEATURES,
+    FIGURES,
+    METRICS,
+    MODELS,
+    PLOTS,
+    RAW,
+    StageError,
+    log,
+    require,
+    resolve_from_root,
+    run_stage,
 )
 from pipeline.tracking import StageRun
 from pipeline.video import VideoError, sample_frames
@@ -36,8 +54,21 @@ from pipeline.video import VideoError, sample_frames
 ITEMS = DATA / "evaluation" / "items.parquet"
 GENDERS = ["male", "female"]
 TITLES = {"table1": "Table 1: real faces", "table2": "Table 2: fake faces"}
-ITEM_COLUMNS = ["table", "path", "source", "media", "ethnicity", "gender", "status", "faces", "frames", "predicted",
-                "confidence", "reason", "face_predictions"]
+ITEM_COLUMNS = [
+    "table",
+    "path",
+    "source",
+    "media",
+    "ethnicity",
+    "gender",
+    "status",
+    "faces",
+    "frames",
+    "predicted",
+    "confidence",
+    "reason",
+    "face_predictions",
+]
 
 
 def read_image(path: str) -> np.ndarray:
@@ -49,21 +80,26 @@ def read_image(path: str) -> np.ndarray:
 
 def heldout_faces(cfg: Config, dataset: str) -> pd.DataFrame:
     """A source's held-out adults (the gender model's test faces) in the configured groups."""
-    table = pd.read_parquet(require(EIGEN_FEATURES, "extract-eigen"),
-                            columns=["path", "dataset", "ethnicity", "gender", "role"])
-    test = table[(table["role"] == "test") & (table["dataset"] == dataset)
-                 & table["ethnicity"].isin(cfg.evaluation.ethnicities)]
+    table = pd.read_parquet(
+        require(EIGEN_FEATURES, "extract-eigen"), columns=["path", "dataset", "ethnicity", "gender", "role"]
+    )
+    test = table[
+        (table["role"] == "test") & (table["dataset"] == dataset) & table["ethnicity"].isin(cfg.evaluation.ethnicities)
+    ]
     return test[["path", "ethnicity", "gender"]].astype(object).reset_index(drop=True)
 
 
 def fakeavceleb_items(cfg: Config, source: TableSource) -> pd.DataFrame:
     root = resolve_from_root(cfg.evaluation.fakeavceleb_root)
     if not (root / "meta_data.csv").is_file():
-        raise StageError(f"FakeAVCeleb's meta_data.csv is not in {root}: set evaluation.fakeavceleb_root "
-                         "(the videos are released on request by the data set's authors)")
+        raise StageError(
+            f"FakeAVCeleb's meta_data.csv is not in {root}: set evaluation.fakeavceleb_root "
+            "(the videos are released on request by the data set's authors)"
+        )
     rows = read_fakeavceleb(root)
-    rows = rows[(rows["subset"] == source.type) & rows["ethnicity"].isin(cfg.evaluation.ethnicities)
-                & rows["gender"].notna()]
+    rows = rows[
+        (rows["subset"] == source.type) & rows["ethnicity"].isin(cfg.evaluation.ethnicities) & rows["gender"].notna()
+    ]
     items = rows[["path", "ethnicity", "gender"]].astype(object).reset_index(drop=True)
     return sample_per_cell(items, cfg.evaluation.per_cell, cfg.seed).assign(media="video", source=None)
 
@@ -81,6 +117,7 @@ def table_items(cfg: Config, source: TableSource) -> pd.DataFrame:
 
 def predictor_for(cfg: Config, model: GenderModel):
     """One item -> its result: an image, a face swap made on the fly, or a video's sampled frames."""
+
     def predict(item: pd.Series) -> dict:
         if item["media"] == "video":
             try:
@@ -95,6 +132,7 @@ def predictor_for(cfg: Config, model: GenderModel):
                 raise ValueError(f"no other face of the same race and gender to swap into {item['path']}")
             image = swap_face(read_image(item["source"]), image)
         return item_result(model.faces(to_gray(image)))
+
     return predict
 
 
@@ -106,12 +144,19 @@ def labelled_videos(cfg: Config, model: GenderModel) -> dict:
     results = evaluate_items(items, predictor_for(cfg, model))
     scored = results[(results["status"] == "ok") & results["gender"].notna()]
     return {
-        "videos": [{k: (None if pd.isna(v) else v) for k, v in row.items() if k in
-                    ("path", "gender", "real_fake", "status", "predicted", "confidence", "frames", "reason")}
-                   for row in results.to_dict("records")],
+        "videos": [
+            {
+                k: (None if pd.isna(v) else v)
+                for k, v in row.items()
+                if k in ("path", "gender", "real_fake", "status", "predicted", "confidence", "frames", "reason")
+            }
+            for row in results.to_dict("records")
+        ],
         "accuracy": round(float((scored["predicted"] == scored["gender"]).mean()), 4) if len(scored) else None,
-        "confidence_mean": {label: round(float(rows["confidence"].astype(float).mean()), 2)
-                            for label, rows in scored.groupby("real_fake", sort=True)},
+        "confidence_mean": {
+            label: round(float(rows["confidence"].astype(float).mean()), 2)
+            for label, rows in scored.groupby("real_fake", sort=True)
+        },
     }
 
 
@@ -143,22 +188,39 @@ def evaluate_by_ethnicity(cfg: Config, run: StageRun) -> None:
         tables[name] = cell_table(results, list(cfg.evaluation.ethnicities), GENDERS)
         summaries[name] = {"source": source.source, "type": source.type, **table_summary(results, tables[name])}
         all_results.append(results)
-        log.info("%s (%s): %d items, %d scored, %d without a face, %d skipped", name, source.source,
-                 len(results), summaries[name]["scored"], summaries[name]["no_face"], len(summaries[name]["skipped"]))
+        log.info(
+            "%s (%s): %d items, %d scored, %d without a face, %d skipped",
+            name,
+            source.source,
+            len(results),
+            summaries[name]["scored"],
+            summaries[name]["no_face"],
+            len(summaries[name]["skipped"]),
+        )
 
     items = pd.concat(all_results, ignore_index=True).reindex(columns=ITEM_COLUMNS)
     write_parquet(ITEMS, items.astype({"path": str}))
     for name, table in tables.items():
         write_csv(METRICS / f"{name}.csv", table)
     write_with(METRICS / "tables.md", lambda tmp: tmp.write_text(tables_markdown(tables, TITLES), encoding="utf-8"))
-    bars = pd.concat([table.assign(table=name, cell=table["ethnicity"] + " " + table["gender"].map(GENDER_WORDS))
-                      for name, table in tables.items()], ignore_index=True)
+    bars = pd.concat(
+        [
+            table.assign(table=name, cell=table["ethnicity"] + " " + table["gender"].map(GENDER_WORDS))
+            for name, table in tables.items()
+        ],
+        ignore_index=True,
+    )
     write_csv(PLOTS / "confidence_by_cell.csv", bars[["table", "cell", "confidence_mean", "confidence_std", "n"]])
     confidence_figure(bars, TITLES, FIGURES / "confidence_by_cell.png")
     swaps = items[(items["media"] == "swap") & (items["status"] != "skipped")].head(cfg.evaluation.swap_sheet)
     if len(swaps):
-        swap_sheet([(read_image(r.source), read_image(r.path), swap_face(read_image(r.source), read_image(r.path)))
-                    for r in swaps.itertuples()], FIGURES / "face_swaps.png")
+        swap_sheet(
+            [
+                (read_image(r.source), read_image(r.path), swap_face(read_image(r.source), read_image(r.path)))
+                for r in swaps.itertuples()
+            ],
+            FIGURES / "face_swaps.png",
+        )
 
     # The registry version depends on the MLflow store, so it goes to the run's tags, not to the DVC output:
     # evaluation.json stays byte-identical on every machine that rebuilds it.
@@ -169,11 +231,23 @@ def evaluate_by_ethnicity(cfg: Config, run: StageRun) -> None:
 
     run.tags["genrec.gender_model_version"] = model_version(record["sha256"])
     run.tags["genrec.gender_model_sha256"] = record["sha256"]
-    run.log_metrics({f"{name}/{cell}/{key}": value
-                     for name, summary in summaries.items() for cell, values in summary["cells"].items()
-                     for key, value in values.items() if value is not None})
-    for path in (METRICS / "table1.csv", METRICS / "table2.csv", METRICS / "tables.md", METRICS / "evaluation.json",
-                 FIGURES / "confidence_by_cell.png", PLOTS / "confidence_by_cell.csv"):
+    run.log_metrics(
+        {
+            f"{name}/{cell}/{key}": value
+            for name, summary in summaries.items()
+            for cell, values in summary["cells"].items()
+            for key, value in values.items()
+            if value is not None
+        }
+    )
+    for path in (
+        METRICS / "table1.csv",
+        METRICS / "table2.csv",
+        METRICS / "tables.md",
+        METRICS / "evaluation.json",
+        FIGURES / "confidence_by_cell.png",
+        PLOTS / "confidence_by_cell.csv",
+    ):
         run.log_artifact(path)
     if len(swaps):
         run.log_artifact(FIGURES / "face_swaps.png")

@@ -18,14 +18,29 @@ from sklearn.decomposition import PCA
 from pipeline.config import Config, FeaturesConfig
 from pipeline.gender_data import gender_faces, require_both_genders, select_training
 from pipeline.features.faces import (
-    eigen_block, eigen_explained_variance, eigenfaces, face_features, feature_names, fit_to_sample, load_crops,
+    eigen_block,
+    eigen_explained_variance,
+    eigenfaces,
+    face_features,
+    feature_names,
+    fit_to_sample,
+    load_crops,
     transform_all,
 )
 from pipeline.io import write_csv, write_json, write_parquet
 from pipeline.models import save_model
 from pipeline.report import eigenfaces_figure, variance_figure
 from pipeline.stages.common import (
-    CROPS, EIGEN_FEATURES, EIGEN_TRANSFORMER, FACES, FIGURES, METRICS, PLOTS, StageError, log, require,
+    CROPS,
+    EIGEN_FEATURES,
+    EIGEN_TRANSFORMER,
+    FACES,
+    FIGURES,
+    METRICS,
+    PLOTS,
+    StageError,
+    log,
+    require,
     run_stage,
 )
 from pipeline.tracking import StageRun
@@ -54,8 +69,9 @@ def variance_curve(pca: PCA) -> pd.DataFrame:
     return pd.DataFrame({"components": np.arange(1, len(ratio) + 1), "explained_variance": ratio.round(6)})
 
 
-def write_figures(cfg: Config, features_cfg: FeaturesConfig, transformer, train_crops: np.ndarray,
-                  run: StageRun) -> None:
+def write_figures(
+    cfg: Config, features_cfg: FeaturesConfig, transformer, train_crops: np.ndarray, run: StageRun
+) -> None:
     """The explained-variance curve and the first eigenfaces: the model's own when it uses eigenfaces."""
     pca = sample_eigenfaces(cfg, train_crops)
     curve = variance_curve(pca)
@@ -86,18 +102,26 @@ def extract_eigen(cfg: Config, run: StageRun) -> None:
     transformer = clone(face_features(features_cfg, size, cfg.seed)).fit(train_crops)
     features = transform_all(transformer, crops, rows["crop_index"].to_numpy(), cfg.compute.batch_size)
     columns = feature_names(transformer, train_crops[:1])
-    table = pd.concat([rows[LABEL_COLUMNS].reset_index(drop=True),
-                       pd.DataFrame(features, columns=columns)], axis=1)
+    table = pd.concat([rows[LABEL_COLUMNS].reset_index(drop=True), pd.DataFrame(features, columns=columns)], axis=1)
     write_parquet(EIGEN_FEATURES, table)
-    save_model(transformer, EIGEN_TRANSFORMER, {
-        "stage": "extract-eigen", "blocks": list(cfg.features.blocks), "input_size": size, "features": columns,
-    })
+    save_model(
+        transformer,
+        EIGEN_TRANSFORMER,
+        {
+            "stage": "extract-eigen",
+            "blocks": list(cfg.features.blocks),
+            "input_size": size,
+            "features": columns,
+        },
+    )
 
     metrics = {
-        "blocks": list(cfg.features.blocks), "n_features": len(columns),
+        "blocks": list(cfg.features.blocks),
+        "n_features": len(columns),
         "faces": {role: int((rows["role"] == role).sum()) for role in ("train", "unused", "test", "cross")},
-        "train_by_source": {str(k): int(v) for k, v in
-                            rows.loc[rows["role"] == "train", "dataset"].value_counts().sort_index().items()},
+        "train_by_source": {
+            str(k): int(v) for k, v in rows.loc[rows["role"] == "train", "dataset"].value_counts().sort_index().items()
+        },
     }
     if "eigen" in cfg.features.blocks:
         metrics["n_components"] = features_cfg.eigen.n_components
@@ -106,8 +130,13 @@ def extract_eigen(cfg: Config, run: StageRun) -> None:
     write_json(METRICS / "eigen.json", metrics)
     run.log_metrics(metrics)
     run.log_artifact(METRICS / "eigen.json")
-    log.info("features %s: %d columns; faces %s; explained variance %s", metrics["blocks"], len(columns),
-             metrics["faces"], metrics.get("explained_variance"))
+    log.info(
+        "features %s: %d columns; faces %s; explained variance %s",
+        metrics["blocks"],
+        len(columns),
+        metrics["faces"],
+        metrics.get("explained_variance"),
+    )
 
 
 def main() -> None:

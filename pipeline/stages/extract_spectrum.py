@@ -9,14 +9,29 @@ import pandas as pd
 
 from pipeline.config import Config
 from pipeline.features.spectrum import (
-    detector_columns, detector_width, feature_columns, spectra_of_faces, spectra_of_files, spectra_of_images,
+    detector_columns,
+    detector_width,
+    feature_columns,
+    spectra_of_faces,
+    spectra_of_files,
+    spectra_of_images,
 )
 from pipeline.io import write_csv, write_json, write_parquet
 from pipeline.parallel import absolute_paths, batches, compute_backend, map_batches
 from pipeline.report import spectrum_figure
 from pipeline.splits import cap_per_group
 from pipeline.stages.common import (
-    CROPS, FACES, FIGURES, MANIFEST, METRICS, PLOTS, SPECTRUM, StageError, log, require, run_stage,
+    CROPS,
+    FACES,
+    FIGURES,
+    MANIFEST,
+    METRICS,
+    PLOTS,
+    SPECTRUM,
+    StageError,
+    log,
+    require,
+    run_stage,
 )
 from pipeline.tracking import StageRun
 
@@ -45,8 +60,10 @@ def spectra_from_crops(rows: pd.DataFrame, cfg: Config) -> np.ndarray:
     crops = np.load(CROPS, mmap_mode="r")
     features = np.full((len(rows), cfg.spectrum.n_points), np.nan)
     found = np.flatnonzero(rows["face_found"].to_numpy())
-    parts = [spectra_of_images(list(crops[rows["crop_index"].to_numpy()[part]]), cfg.spectrum.n_points)
-             for part in batches(list(found), cfg.compute.batch_size)]
+    parts = [
+        spectra_of_images(list(crops[rows["crop_index"].to_numpy()[part]]), cfg.spectrum.n_points)
+        for part in batches(list(found), cfg.compute.batch_size)
+    ]
     if parts:
         features[found] = np.concatenate(parts)
     return features
@@ -71,8 +88,12 @@ def select_rows(cfg: Config) -> pd.DataFrame:
     return rows
 
 
-SPECTRA = {"image": spectra_from_images, "face": spectra_from_faces, "patch": spectra_from_faces,
-           "crop": spectra_from_crops}
+SPECTRA = {
+    "image": spectra_from_images,
+    "face": spectra_from_faces,
+    "patch": spectra_from_faces,
+    "crop": spectra_from_crops,
+}
 
 
 def class_profiles(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -80,10 +101,16 @@ def class_profiles(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     frames = []
     for label, rows in table.groupby("real_fake", sort=True):
         values = rows[columns].to_numpy()
-        frames.append(pd.DataFrame({
-            "frequency": np.arange(len(columns)), "class": label,
-            "mean": values.mean(axis=0).round(8), "std": values.std(axis=0).round(8),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "frequency": np.arange(len(columns)),
+                    "class": label,
+                    "mean": values.mean(axis=0).round(8),
+                    "std": values.std(axis=0).round(8),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -96,8 +123,10 @@ def extract_spectrum(cfg: Config, run: StageRun) -> None:
     # Rows without an input (no face found, unreadable) stay in the table: the held-out
     # figures count them per source.
     table = pd.concat(
-        [rows[LABEL_COLUMNS].reset_index(drop=True).assign(has_input=has_input),
-         pd.DataFrame(features, columns=columns)],
+        [
+            rows[LABEL_COLUMNS].reset_index(drop=True).assign(has_input=has_input),
+            pd.DataFrame(features, columns=columns),
+        ],
         axis=1,
     )
     write_parquet(SPECTRUM, table)

@@ -40,9 +40,7 @@ def inspect_all(manifest: pd.DataFrame, cfg: Config) -> pd.DataFrame:
     paths = absolute_paths(manifest["path"].astype(str).tolist())
     inspect = partial(images.inspect_images, max_pixels=cfg.filter.max_pixels)
     with compute_backend(cfg.compute):
-        results = [
-            row for batch in map_batches(inspect, paths, cfg.compute.batch_size, "inspect") for row in batch
-        ]
+        results = [row for batch in map_batches(inspect, paths, cfg.compute.batch_size, "inspect") for row in batch]
     width, height, status = (np.array(column) for column in zip(*results))
     status = np.where(status == images.OK, KEPT, status).astype(object)
     too_small = (status == KEPT) & (np.minimum(width, height) < cfg.filter.min_size)
@@ -55,7 +53,13 @@ def inspect_all(manifest: pd.DataFrame, cfg: Config) -> pd.DataFrame:
 def with_split(manifest: pd.DataFrame, cfg: Config) -> pd.DataFrame:
     """Assign train/test to kept rows, stratified by data set, label and group."""
     kept = manifest["status"] == KEPT
-    strata = manifest[["dataset", "gender", "race", "real_fake"]].astype(object).fillna("-").astype(str).agg("|".join, axis=1)
+    strata = (
+        manifest[["dataset", "gender", "race", "real_fake"]]
+        .astype(object)
+        .fillna("-")
+        .astype(str)
+        .agg("|".join, axis=1)
+    )
     groups = manifest["dataset"] + "/" + manifest["group"].fillna(manifest["path"])
     split = pd.Series(pd.NA, index=manifest.index, dtype="string")
     split[kept] = assign_split(strata[kept], groups[kept], cfg.filter.test_size, cfg.seed)

@@ -26,15 +26,35 @@ from pipeline.gender_data import detection_rates
 from pipeline.io import write_csv, write_json
 from pipeline.leave_one_out import fake_without, gender_without
 from pipeline.models import (
-    calibrated_fit, confusion_counts, confusion_table, evaluate, fake_probability, load_verified, repeated_holdout,
-    roc_table, save_model, search_candidates,
+    calibrated_fit,
+    confusion_counts,
+    confusion_table,
+    evaluate,
+    fake_probability,
+    load_verified,
+    repeated_holdout,
+    roc_table,
+    save_model,
+    search_candidates,
 )
 from pipeline.registry import review_challenger
 from pipeline.report import confusion_figure, roc_figure
 from pipeline.scoring import accuracy_by, fake_by_source, gap, gender_by_source, source_weights
 from pipeline.stages.common import (
-    CROPS, EIGEN_FEATURES, EIGEN_TRANSFORMER, FACES, FIGURES, METRICS, MODELS, PLOTS, RAW, SPECTRUM, StageError, log,
-    require, run_stage,
+    CROPS,
+    EIGEN_FEATURES,
+    EIGEN_TRANSFORMER,
+    FACES,
+    FIGURES,
+    METRICS,
+    MODELS,
+    PLOTS,
+    RAW,
+    SPECTRUM,
+    StageError,
+    log,
+    require,
+    run_stage,
 )
 from pipeline.tracking import StageRun
 from pipeline.video import VideoError, sample_frames
@@ -106,13 +126,20 @@ def score_videos(cfg: Config, model) -> dict:
     for row, frames in sampled_frames(videos, cfg, skipped):
         scores = frame_scores(frames, detector, cfg.crop)
         gender = None if pd.isna(row.gender) else row.gender
-        results.append({"path": row.path, "label": row.real_fake, "gender": gender, **video_score(scores),
-                        "frame_scores": scores})
+        results.append(
+            {"path": row.path, "label": row.real_fake, "gender": gender, **video_score(scores), "frame_scores": scores}
+        )
     scored = [r for r in results if r["predicted_mean"] is not None]
-    frames = [(s["fake_probability"] >= 0.5, r["label"] == "fake") for r in scored for s in r["frame_scores"]
-              if s["fake_probability"] is not None]
+    frames = [
+        (s["fake_probability"] >= 0.5, r["label"] == "fake")
+        for r in scored
+        for s in r["frame_scores"]
+        if s["fake_probability"] is not None
+    ]
     summary = {
-        "videos": len(videos), "scored": len(scored), "skipped": len(skipped),
+        "videos": len(videos),
+        "scored": len(scored),
+        "skipped": len(skipped),
         "without_face": len(results) - len(scored),
         "accuracy_mean": _share([r["predicted_mean"] == r["label"] for r in scored]),
         "accuracy_vote": _share([r["predicted_vote"] == r["label"] for r in scored]),
@@ -130,12 +157,17 @@ def gender_videos(cfg: Config, predictor: GenderModel) -> dict:
     for row, frames in sampled_frames(videos, cfg, skipped):
         faces = [predictor.faces(to_gray(f.image), largest_only=True) for f in frames]
         label = None if pd.isna(row.gender) else row.gender
-        results.append({"path": row.path, "label": label, "real_fake": row.real_fake,
-                        **video_gender(faces, predictor.classes)})
+        results.append(
+            {"path": row.path, "label": label, "real_fake": row.real_fake, **video_gender(faces, predictor.classes)}
+        )
     scored = [r for r in results if r["gender"] is not None and r["label"] is not None]
-    summary = {"videos": len(videos), "scored": len(scored), "skipped": len(skipped),
-               "without_face": sum(r["gender"] is None for r in results),
-               "accuracy": _share([r["gender"] == r["label"] for r in scored])}
+    summary = {
+        "videos": len(videos),
+        "scored": len(scored),
+        "skipped": len(skipped),
+        "without_face": sum(r["gender"] is None for r in results),
+        "accuracy": _share([r["gender"] == r["label"] for r in scored]),
+    }
     return {"summary": summary, "videos": results, "skipped": skipped}
 
 
@@ -146,21 +178,29 @@ def gender_extras(cfg: Config, data: TaskData, model, estimator) -> dict:
     detection = detection_rates(pd.read_parquet(require(FACES, "haar-crop")), cfg.gender)
     by_ethnicity = accuracy_by(test, "ethnicity", data.y[data.test], predicted)
     extras = {
-        "test": {"accuracy_by_group": by_ethnicity, "accuracy_gap": gap(by_ethnicity),
-                 "accuracy_by_gender": accuracy_by(test, "gender", data.y[data.test], predicted)},
+        "test": {
+            "accuracy_by_group": by_ethnicity,
+            "accuracy_gap": gap(by_ethnicity),
+            "accuracy_by_gender": accuracy_by(test, "gender", data.y[data.test], predicted),
+        },
         "heldout": gender_by_source(test, data.y[data.test], predicted, detection),
-        "cross_dataset": {}, "leave_one_out": {},
+        "cross_dataset": {},
+        "leave_one_out": {},
     }
     cross = data.table[data.table["role"] == "cross"]
     for dataset, rows in cross.groupby("dataset", sort=True):
         y = (rows["gender"] == CLASSES["gender"][1]).astype(int).to_numpy()
-        extras["cross_dataset"][str(dataset)] = {**evaluate(y, model.predict_proba(rows[data.columns].to_numpy())[:, 1]),
-                                                 "n": int(len(rows)), **detection.get(str(dataset), {})}
+        extras["cross_dataset"][str(dataset)] = {
+            **evaluate(y, model.predict_proba(rows[data.columns].to_numpy())[:, 1]),
+            "n": int(len(rows)),
+            **detection.get(str(dataset), {}),
+        }
     crops = np.load(require(CROPS, "haar-crop"), mmap_mode="r")
     for source in cfg.gender.leave_one_out:
         log.info("leave-one-out: refitting without %s", source)
-        extras["leave_one_out"][source] = gender_without(source, data.table, crops, cfg.features, estimator,
-                                                         cfg.seed, cfg.compute.batch_size)
+        extras["leave_one_out"][source] = gender_without(
+            source, data.table, crops, cfg.features, estimator, cfg.seed, cfg.compute.batch_size
+        )
     return extras
 
 
@@ -168,8 +208,9 @@ def fake_extras(cfg: Config, data: TaskData, proba: np.ndarray, estimator, X: np
     """Per-source false alarms and detections, leave-one-source-out, and Durall's repeated splits."""
     extras = {"heldout": fake_by_source(data.table[data.test], proba), "leave_one_out": {}}
     for source in cfg.spectrum.leave_one_out:
-        extras["leave_one_out"][source] = fake_without(source, data.table, X, data.y, data.train, data.test,
-                                                       estimator, weighted=True)
+        extras["leave_one_out"][source] = fake_without(
+            source, data.table, X, data.y, data.train, data.test, estimator, weighted=True
+        )
     if data.search.repeated_splits:
         extras["repeated_splits"] = repeated_holdout(estimator, X, data.y, data.search.repeated_splits, cfg.seed)
     return extras
@@ -177,9 +218,14 @@ def fake_extras(cfg: Config, data: TaskData, proba: np.ndarray, estimator, X: np
 
 def class_profiles(X: np.ndarray, y: np.ndarray, classes: list[str]) -> dict:
     """Mean and standard deviation of the feature rows of each class (the seed's spectrum picture)."""
-    return {name: {"mean": np.round(X[y == label].mean(axis=0), 5).tolist(),
-                   "std": np.round(X[y == label].std(axis=0), 5).tolist()}
-            for label, name in enumerate(classes) if (y == label).any()}
+    return {
+        name: {
+            "mean": np.round(X[y == label].mean(axis=0), 5).tolist(),
+            "std": np.round(X[y == label].std(axis=0), 5).tolist(),
+        }
+        for label, name in enumerate(classes)
+        if (y == label).any()
+    }
 
 
 def crops_of(rows: pd.DataFrame) -> np.ndarray:
@@ -190,6 +236,7 @@ def crops_of(rows: pd.DataFrame) -> np.ndarray:
 
 def log_model(run: StageRun, model, X: np.ndarray, name: str) -> None:
     """Log the model with its signature and an input example, and register it."""
+
     def callback() -> None:
         import mlflow
         from mlflow.models import infer_signature
@@ -199,9 +246,14 @@ def log_model(run: StageRun, model, X: np.ndarray, name: str) -> None:
         # MLflow stores sklearn models with skops: trust the types of the model we just built.
         trusted = get_untrusted_types(data=dumps(model))
         mlflow.sklearn.log_model(
-            model, name="model", signature=signature, input_example=X[:2],
-            registered_model_name=name, skops_trusted_types=trusted,
+            model,
+            name="model",
+            signature=signature,
+            input_example=X[:2],
+            registered_model_name=name,
+            skops_trusted_types=trusted,
         )
+
     run.in_run(callback)
 
 
@@ -217,8 +269,14 @@ def grid_search(task: str, cfg: Config, run: StageRun) -> None:
 
     n_jobs = cfg.compute.n_jobs
     result = search_candidates(X[train], y[train], search_cfg, cfg.seed, n_jobs, data.weight)
-    log.info("%s: CV %.4f with %s %s; refitting on %d rows", task, result.best_score, result.best_candidate,
-             result.best_params, int(train.sum()))
+    log.info(
+        "%s: CV %.4f with %s %s; refitting on %d rows",
+        task,
+        result.best_score,
+        result.best_candidate,
+        result.best_params,
+        int(train.sum()),
+    )
     model = calibrated_fit(result.estimator(), X[train], y[train], search_cfg, cfg.seed, n_jobs, data.weight)
     proba = fake_probability(model, X[test])
     predicted = (proba >= 0.5).astype(int)
@@ -226,16 +284,23 @@ def grid_search(task: str, cfg: Config, run: StageRun) -> None:
 
     candidates = {}
     for name, search in result.searches.items():
-        fitted = model if name == result.best_candidate else calibrated_fit(
-            result.estimator(name), X[train], y[train], search_cfg, cfg.seed, n_jobs, data.weight
+        fitted = (
+            model
+            if name == result.best_candidate
+            else calibrated_fit(result.estimator(name), X[train], y[train], search_cfg, cfg.seed, n_jobs, data.weight)
         )
         candidates[name] = {
             "cv_score": float(search.best_score_),
             "test_accuracy": evaluate(y[test], fake_probability(fitted, X[test]))["accuracy"],
         }
     metrics = {
-        "cv": {"best_score": result.best_score, "best_params": result.best_params, "best_candidate": result.best_candidate,
-               "searched_rows": result.searched_rows, "strategy": search_cfg.strategy},
+        "cv": {
+            "best_score": result.best_score,
+            "best_params": result.best_params,
+            "best_candidate": result.best_candidate,
+            "searched_rows": result.searched_rows,
+            "strategy": search_cfg.strategy,
+        },
         "train": evaluate(y[train], fake_probability(model, X[train])),
         "test": test_metrics,
         "candidates": candidates,
@@ -253,30 +318,54 @@ def grid_search(task: str, cfg: Config, run: StageRun) -> None:
     write_csv(PLOTS / f"{task}_roc.csv", roc)
     write_csv(PLOTS / f"{task}_confusion.csv", confusion_table(y[test], predicted, CLASSES[task]))
     roc_figure(roc, test_metrics["roc_auc"], f"{task}: held-out ROC", FIGURES / f"{task}_roc.png")
-    confusion_figure(confusion_counts(y[test], predicted), CLASSES[task], f"{task}: held-out", FIGURES / f"{task}_confusion.png")
+    confusion_figure(
+        confusion_counts(y[test], predicted), CLASSES[task], f"{task}: held-out", FIGURES / f"{task}_confusion.png"
+    )
 
-    info = {"task": task, "classes": CLASSES[task], "best_params": result.best_params,
-            "test_accuracy": test_metrics["accuracy"]}
+    info = {
+        "task": task,
+        "classes": CLASSES[task],
+        "best_params": result.best_params,
+        "test_accuracy": test_metrics["accuracy"],
+    }
     if task == "gender":
         # The served model starts from the face crop: the fitted features, then the classifier.
         transformer, record = load_verified(EIGEN_TRANSFORMER)
         served = Pipeline([("features", transformer), ("classifier", model)])
-        info |= {"input": "face crop", "input_size": record["input_size"], "features": record["blocks"],
-                 "crop": cfg.section_dump("crop")}
+        info |= {
+            "input": "face crop",
+            "input_size": record["input_size"],
+            "features": record["blocks"],
+            "crop": cfg.section_dump("crop"),
+        }
         example = crops_of(data.table[train].head(20))
     else:
         served, example = model, X[train][:20]
         # What a person is told travels with the model: the held-out figures and the training classes' spectra.
-        info |= {"input": "spectrum", "features": data.columns, "spectrum": cfg.section_dump("spectrum"),
-                 "validation": {"heldout": metrics["heldout"], "roc_auc": test_metrics.get("roc_auc")},
-                 "profiles": class_profiles(profile_of(X[train], cfg.spectrum), y[train], CLASSES[task])}
+        info |= {
+            "input": "spectrum",
+            "features": data.columns,
+            "spectrum": cfg.section_dump("spectrum"),
+            "validation": {"heldout": metrics["heldout"], "roc_auc": test_metrics.get("roc_auc")},
+            "profiles": class_profiles(profile_of(X[train], cfg.spectrum), y[train], CLASSES[task]),
+        }
     saved = save_model(served, MODELS / f"{task}.joblib", info)
     run.tags["genrec.model_sha256"] = saved["sha256"]  # finds the registry version of this very file
 
-    run.log_params({f"search.{k}": v for k, v in result.best_params.items()} | {"search.candidate": result.best_candidate})
-    run.log_metrics({key: value for key, value in metrics.items() if key != "cv"} | {"cv.best_score": result.best_score})
-    for path in (METRICS / f"{task}.json", METRICS / f"{task}_cv_results.csv", PLOTS / f"{task}_roc.csv",
-                 PLOTS / f"{task}_confusion.csv", FIGURES / f"{task}_roc.png", FIGURES / f"{task}_confusion.png"):
+    run.log_params(
+        {f"search.{k}": v for k, v in result.best_params.items()} | {"search.candidate": result.best_candidate}
+    )
+    run.log_metrics(
+        {key: value for key, value in metrics.items() if key != "cv"} | {"cv.best_score": result.best_score}
+    )
+    for path in (
+        METRICS / f"{task}.json",
+        METRICS / f"{task}_cv_results.csv",
+        PLOTS / f"{task}_roc.csv",
+        PLOTS / f"{task}_confusion.csv",
+        FIGURES / f"{task}_roc.png",
+        FIGURES / f"{task}_confusion.png",
+    ):
         run.log_artifact(path)
     if cfg.spectrum and cfg.spectrum.videos:
         if task == "gender":
@@ -289,7 +378,13 @@ def grid_search(task: str, cfg: Config, run: StageRun) -> None:
         log.info("videos: %s", videos["summary"])
     log_model(run, served, example, REGISTERED[task])
     run.in_run(lambda: review_challenger(REGISTERED[task]))  # aliases challenger/champion (pipeline.registry)
-    log.info("%s: CV %.4f (%s), held-out accuracy %.4f", task, result.best_score, result.best_candidate, test_metrics["accuracy"])
+    log.info(
+        "%s: CV %.4f (%s), held-out accuracy %.4f",
+        task,
+        result.best_score,
+        result.best_candidate,
+        test_metrics["accuracy"],
+    )
 
 
 def main() -> None:
