@@ -10,6 +10,8 @@ the `train` faces and applied to every selected face.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
@@ -21,13 +23,14 @@ from pipeline.features.faces import (
     eigen_block, eigen_explained_variance, eigenfaces, face_features, feature_names, fit_to_sample, load_crops,
     transform_all,
 )
-from pipeline.io import write_csv, write_json, write_parquet
+from pipeline.io import write_parquet
 from pipeline.models import save_model
 from pipeline.report import eigenfaces_figure, variance_figure
-from pipeline.stages.common import (
-    CROPS, EIGEN_FEATURES, EIGEN_TRANSFORMER, FACES, FIGURES, METRICS, PLOTS, StageError, log, require,
-    run_stage,
+from pipeline.outputs import (
+    CROPS, EIGEN_FEATURES, EIGEN_METRICS, EIGEN_TRANSFORMER, EIGEN_VARIANCE, EIGEN_VARIANCE_FIGURE, EIGENFACES_FIGURE,
+    FACES, publish_csv, publish_figure, publish_json, require,
 )
+from pipeline.stages.common import StageError, log, run_stage
 from pipeline.tracking import StageRun
 
 LABEL_COLUMNS = ["path", "dataset", "gender", "ethnicity", "age", "split", "role", "crop_index"]
@@ -59,26 +62,24 @@ def write_figures(cfg: Config, features_cfg: FeaturesConfig, transformer, train_
     """The explained-variance curve and the first eigenfaces: the model's own when it uses eigenfaces."""
     pca = sample_eigenfaces(cfg, train_crops)
     curve = variance_curve(pca)
-    write_csv(PLOTS / "eigen_variance.csv", curve)
+    publish_csv(run, EIGEN_VARIANCE, curve)
     marked = features_cfg.eigen.n_components if "eigen" in features_cfg.blocks else None
-    variance_figure(curve, marked, FIGURES / "eigen_variance.png")
+    publish_figure(run, EIGEN_VARIANCE_FIGURE, partial(variance_figure, curve, marked))
     shown = eigenfaces(transformer)
     if shown is None:
         size = int(np.sqrt(pca.components_.shape[1]))
         shown = pca.components_.reshape(-1, size, size)
-    eigenfaces_figure(shown[:EIGENFACES_SHOWN], FIGURES / "eigenfaces.png")
-    for path in (PLOTS / "eigen_variance.csv", FIGURES / "eigen_variance.png", FIGURES / "eigenfaces.png"):
-        run.log_artifact(path)
+    publish_figure(run, EIGENFACES_FIGURE, partial(eigenfaces_figure, shown[:EIGENFACES_SHOWN]))
 
 
 def extract_eigen(cfg: Config, run: StageRun) -> None:
     if cfg.features is None or cfg.gender is None:
         raise StageError("params.yaml has no features or gender section: run `genrec compose`")
-    faces = pd.read_parquet(require(FACES, "haar-crop"))
+    faces = pd.read_parquet(require(FACES))
     rows = select_training(gender_faces(faces, cfg.gender), cfg.gender, cfg.seed)
     require_both_genders(rows, cfg.gender)
     train = rows.loc[rows["role"] == "train", "crop_index"].to_numpy()
-    crops = np.load(require(CROPS, "haar-crop"), mmap_mode="r")
+    crops = np.load(require(CROPS), mmap_mode="r")
     size = crops.shape[1]
     train_crops = load_crops(crops, train)
     log.info("fitting %s features on %d training faces", "+".join(cfg.features.blocks), len(train))
@@ -103,9 +104,8 @@ def extract_eigen(cfg: Config, run: StageRun) -> None:
         metrics["n_components"] = features_cfg.eigen.n_components
         metrics["explained_variance"] = round(eigen_explained_variance(transformer), 6)
     write_figures(cfg, features_cfg, transformer, train_crops, run)
-    write_json(METRICS / "eigen.json", metrics)
+    publish_json(run, EIGEN_METRICS, metrics)
     run.log_metrics(metrics)
-    run.log_artifact(METRICS / "eigen.json")
     log.info("features %s: %d columns; faces %s; explained variance %s", metrics["blocks"], len(columns),
              metrics["faces"], metrics.get("explained_variance"))
 

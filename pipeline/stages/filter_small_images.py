@@ -10,11 +10,14 @@ import pandas as pd
 from pipeline import images
 from pipeline.config import Config
 from pipeline.datasets import read_dataset
-from pipeline.io import write_csv, write_json, write_parquet
+from pipeline.io import write_parquet
+from pipeline.outputs import (
+    FILTER_METRICS, IMAGE_SIZES, IMAGE_SIZES_FIGURE, MANIFEST, RAW, publish_csv, publish_figure, publish_json,
+)
 from pipeline.parallel import absolute_paths, compute_backend, map_batches
 from pipeline.report import size_histogram_figure, size_histogram_table
 from pipeline.splits import assign_split
-from pipeline.stages.common import FIGURES, MANIFEST, METRICS, PLOTS, RAW, StageError, log, run_stage
+from pipeline.stages.common import StageError, log, run_stage
 from pipeline.tracking import StageRun
 
 KEPT = "kept"
@@ -85,18 +88,16 @@ def filter_small_images(cfg: Config, run: StageRun) -> None:
     manifest = with_split(inspect_all(read_sources(cfg), cfg), cfg)
     write_parquet(MANIFEST, manifest)
     metrics = filter_counts(manifest)
-    write_json(METRICS / "filter.json", metrics)
+    publish_json(run, FILTER_METRICS, metrics)
     for row in manifest[manifest["status"] != KEPT].itertuples():
         log.info("dropped %s: %s", row.path, row.status)
 
     decoded = manifest[manifest["width"] > 0]
     table = size_histogram_table(decoded)
-    write_csv(PLOTS / "image_sizes.csv", table)
-    size_histogram_figure(table, cfg.filter.min_size, FIGURES / "image_sizes.png")
+    publish_csv(run, IMAGE_SIZES, table)
+    publish_figure(run, IMAGE_SIZES_FIGURE, partial(size_histogram_figure, table, cfg.filter.min_size))
 
     run.log_metrics(metrics)
-    for path in (METRICS / "filter.json", PLOTS / "image_sizes.csv", FIGURES / "image_sizes.png"):
-        run.log_artifact(path)
     log.info("kept %s; dropped %s", metrics["kept"], metrics["dropped"])
 
 

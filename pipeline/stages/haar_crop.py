@@ -9,10 +9,11 @@ import pandas as pd
 
 from pipeline.config import Config
 from pipeline.faces import crop_largest_faces, read_gray
-from pipeline.io import atomic_path, write_json, write_parquet
+from pipeline.io import atomic_path, write_parquet
+from pipeline.outputs import CROP_METRICS, CROPS, FACE_CROPS_FIGURE, FACES, MANIFEST, publish_figure, publish_json, require
 from pipeline.parallel import absolute_paths, compute_backend, map_batches
 from pipeline.report import face_sheet
-from pipeline.stages.common import CROPS, FACES, FIGURES, MANIFEST, METRICS, StageError, log, require, run_stage
+from pipeline.stages.common import StageError, log, run_stage
 from pipeline.tracking import StageRun
 
 GROUP_COLUMNS = ("ethnicity", "gender")
@@ -81,17 +82,15 @@ def sample_sheet(faces: pd.DataFrame, crops_path, count: int, seed: int, path) -
 
 
 def haar_crop(cfg: Config, run: StageRun) -> None:
-    faces = kept_images(pd.read_parquet(require(MANIFEST, "filter-small-images")))
+    faces = kept_images(pd.read_parquet(require(MANIFEST)))
     if faces.empty:
         raise StageError(f"{MANIFEST} lists no kept images: check filter.datasets and rerun filter-small-images")
     faces = crop_all(faces, cfg, CROPS)
     write_parquet(FACES, faces)
     metrics = detection_metrics(faces)
-    write_json(METRICS / "haar_crop.json", metrics)
-    sample_sheet(faces, CROPS, cfg.crop.sample_sheet, cfg.seed, FIGURES / "face_crops.png")
+    publish_json(run, CROP_METRICS, metrics)
+    publish_figure(run, FACE_CROPS_FIGURE, partial(sample_sheet, faces, CROPS, cfg.crop.sample_sheet, cfg.seed))
     run.log_metrics(metrics)
-    run.log_artifact(METRICS / "haar_crop.json")
-    run.log_artifact(FIGURES / "face_crops.png")
     log.info("detection rate %s", metrics["detection_rate"])
 
 
