@@ -7,15 +7,12 @@ here exactly as haar-crop cropped the training faces (the Haar box, resized).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from pipeline.config import CropConfig
 from pipeline.faces import detect_faces, face_input
-from pipeline.models import load_verified
 
 
 @dataclass(frozen=True)
@@ -30,29 +27,11 @@ class FacePrediction:
 
 class GenderModel:
     """A fitted crop -> probability model with its class names, and the one detector and face
-    normalization (crop config) that made its training crops."""
+    normalization (crop config) that made its training crops. pipeline.model_store loads it."""
 
     def __init__(self, model, classes: list[str], crop: CropConfig):
         self.model, self.classes, self.crop = model, list(classes), crop
         self.size = crop.size
-
-    @classmethod
-    def load(cls, path: str | Path, crop: CropConfig) -> GenderModel:
-        """The pipeline's model file, verified against the sha256 recorded beside it."""
-        model, record = load_verified(Path(path))
-        return cls(model, record["classes"], crop)
-
-    @classmethod
-    def from_registry(cls, uri: str, crop: CropConfig, classes: list[str]) -> GenderModel:
-        """A registered MLflow model, e.g. models:/genrec-gender/latest."""
-        import mlflow
-        import mlflow.sklearn
-
-        from pipeline.tracking import tracking_uri
-
-        if not os.environ.get("MLFLOW_TRACKING_URI"):
-            mlflow.set_tracking_uri(tracking_uri())  # the project's store, as the stages use it
-        return cls(mlflow.sklearn.load_model(uri), classes, crop)
 
     def predict_crops(self, crops: np.ndarray) -> list[tuple[str, float]]:
         """(gender, confidence %) for each size x size crop."""

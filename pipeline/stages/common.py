@@ -11,11 +11,11 @@ from collections.abc import Callable
 
 from pipeline.config import Config, load_config
 from pipeline.errors import GenrecError, StageError
-from pipeline.tracking import StageRun, resolve_from_root, stage_run
+from pipeline.tracking import StageRun, stage_run
 
 log = logging.getLogger("genrec")
 
-__all__ = ["StageError", "log", "resolve_from_root", "run_stage"]  # resolve_from_root: the web app's, until it loads through pipeline.model_store
+__all__ = ["StageError", "log", "run_stage"]
 
 
 def run_stage(name: str, sections: list[str], body: Callable[[Config, StageRun], None]) -> None:
