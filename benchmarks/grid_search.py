@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 from pipeline.config import compose, config_from_dict  # noqa: E402
 from pipeline.features.faces import face_features  # noqa: E402
 from pipeline.models import search_candidates  # noqa: E402
-from pipeline.stages.extract_eigen import gender_faces, load_crops, select_training  # noqa: E402
+from pipeline.features.faces import load_crops  # noqa: E402
+from pipeline.gender_data import gender_faces, select_training  # noqa: E402
 
 PAPER_GRID = {  # as the paper wrote it: 7 x 2 x 6 x 2 = 168 points
     "C": [1, 10, 20, 30, 40, 50, 100], "kernel": ["rbf", "poly"],

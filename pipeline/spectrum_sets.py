@@ -24,11 +24,6 @@ from pipeline.splits import cap_per_group
 LABEL_COLUMNS = ["path", "dataset", "real_fake", "gender", "ethnicity", "group", "split"]
 
 
-def kept_images(manifest: pd.DataFrame) -> pd.DataFrame:
-    """The manifest's usable still images."""
-    return manifest[(manifest["status"] == "kept") & (manifest["media"] == "image")]
-
-
 def sample_rows(rows: pd.DataFrame, cfg: Config) -> pd.DataFrame:
     """Labelled images of spectrum.datasets, sampled per data set and split, then per class."""
     rows = rows[rows["dataset"].isin(cfg.spectrum.datasets) & rows["real_fake"].notna()]

@@ -15,13 +15,12 @@ from functools import partial
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.decomposition import PCA
 
 from pipeline.config import Config, FeaturesConfig
 from pipeline.gender_data import gender_faces, require_both_genders, select_training
 from pipeline.features.faces import (
-    eigen_block, eigen_explained_variance, eigenfaces, face_features, feature_names, fit_to_sample, load_crops,
-    transform_all,
+    eigen_explained_variance, face_features, feature_names, fit_to_sample, load_crops, sample_eigenfaces,
+    shown_eigenfaces, transform_all, variance_curve,
 )
 from pipeline.io import write_parquet
 from pipeline.models import save_model
@@ -38,38 +37,16 @@ CURVE_SAMPLE = 5000
 EIGENFACES_SHOWN = 16
 
 
-def sample_eigenfaces(cfg: Config, train_crops: np.ndarray) -> PCA:
-    """PCA of up to curve_components eigenfaces on a seeded training sample (the paper's Figures 1 and 5).
-
-    Fitted whatever the feature blocks, so HOG- or LBP-only experiments keep the figures to compare.
-    """
-    rng = np.random.default_rng(cfg.seed)
-    sample = train_crops[np.sort(rng.permutation(len(train_crops))[:CURVE_SAMPLE])]
-    block = eigen_block(cfg.features, int(np.sqrt(sample.shape[1])), cfg.seed)
-    n = min(max(cfg.features.eigen.curve_components, cfg.features.eigen.n_components), *sample.shape)
-    block.set_params(pca=PCA(n, svd_solver="randomized", random_state=cfg.seed))
-    return block.fit(sample).named_steps["pca"]
-
-
-def variance_curve(pca: PCA) -> pd.DataFrame:
-    """Cumulative explained variance by number of eigenfaces."""
-    ratio = np.cumsum(pca.explained_variance_ratio_)
-    return pd.DataFrame({"components": np.arange(1, len(ratio) + 1), "explained_variance": ratio.round(6)})
-
-
 def write_figures(cfg: Config, features_cfg: FeaturesConfig, transformer, train_crops: np.ndarray,
                   run: StageRun) -> None:
     """The explained-variance curve and the first eigenfaces: the model's own when it uses eigenfaces."""
-    pca = sample_eigenfaces(cfg, train_crops)
+    pca = sample_eigenfaces(cfg.features, train_crops, cfg.seed, CURVE_SAMPLE)
     curve = variance_curve(pca)
     publish_csv(run, EIGEN_VARIANCE, curve)
     marked = features_cfg.eigen.n_components if "eigen" in features_cfg.blocks else None
     publish_figure(run, EIGEN_VARIANCE_FIGURE, partial(variance_figure, curve, marked))
-    shown = eigenfaces(transformer)
-    if shown is None:
-        size = int(np.sqrt(pca.components_.shape[1]))
-        shown = pca.components_.reshape(-1, size, size)
-    publish_figure(run, EIGENFACES_FIGURE, partial(eigenfaces_figure, shown[:EIGENFACES_SHOWN]))
+    shown = shown_eigenfaces(transformer, pca, EIGENFACES_SHOWN)
+    publish_figure(run, EIGENFACES_FIGURE, partial(eigenfaces_figure, shown))
 
 
 def extract_eigen(cfg: Config, run: StageRun) -> None:

@@ -18,7 +18,8 @@ from pipeline.outputs import (
 )
 from pipeline.parallel import compute_backend
 from pipeline.report import spectrum_figure
-from pipeline.spectrum_sets import class_profiles, kept_images, sample_rows, spectra_of_rows, spectrum_counts, spectrum_table
+from pipeline.manifest import kept_images
+from pipeline.spectrum_sets import class_profiles, sample_rows, spectra_of_rows, spectrum_counts, spectrum_table
 from pipeline.stages.common import log, run_stage
 from pipeline.tracking import StageRun
 
