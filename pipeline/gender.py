@@ -39,7 +39,7 @@ class GenderModel:
             return []
         probabilities = self.model.predict_proba(np.asarray(crops).reshape(len(crops), -1))
         best = probabilities.argmax(axis=1)
-        return [(self.classes[i], round(float(100 * p[i]), 2)) for i, p in zip(best, probabilities)]
+        return [(self.classes[i], round(float(100 * p[i]), 2)) for i, p in zip(best, probabilities, strict=True)]
 
     def faces(self, gray: np.ndarray, largest_only: bool = False, boxes: np.ndarray | None = None
               ) -> list[FacePrediction]:
@@ -50,7 +50,7 @@ class GenderModel:
         crops = np.array([face_input(gray, box, self.crop) for box in boxes]).reshape(len(boxes), self.size, self.size)
         return [
             FacePrediction(tuple(int(v) for v in box), gender, confidence)
-            for box, (gender, confidence) in zip(boxes, self.predict_crops(crops))
+            for box, (gender, confidence) in zip(boxes, self.predict_crops(crops), strict=True)
         ]
 
 

@@ -49,7 +49,7 @@ def inspect_all(manifest: pd.DataFrame, filter_cfg: FilterConfig, compute: Compu
         results = [
             row for batch in map_batches(inspect, paths, compute.batch_size, "inspect") for row in batch
         ]
-    width, height, status = (np.array(column) for column in zip(*results))
+    width, height, status = (np.array(column) for column in zip(*results, strict=True))
     status = np.where(status == images.OK, KEPT, status).astype(object)
     too_small = (status == KEPT) & (np.minimum(width, height) < filter_cfg.min_size)
     status[too_small] = images.TOO_SMALL

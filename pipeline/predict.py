@@ -8,7 +8,6 @@ so its answers are the stage's answers for the same photo.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from pipeline.config import Config, ServeConfig, load_config
 from pipeline.faces import read_gray
@@ -45,7 +44,7 @@ def predict_file(predictor: GenderModel, path: str, max_pixels: int, fake: FakeD
     found = predictor.faces(gray)
     faces = [face.as_dict() for face in found]
     if fake is not None:
-        for face, probability in zip(faces, fake.probabilities(gray, [f.box for f in found])):
+        for face, probability in zip(faces, fake.probabilities(gray, [f.box for f in found]), strict=True):
             face["fake_probability"] = probability
     return {"path": path, "status": "ok" if faces else "no_face", "faces": faces}
 

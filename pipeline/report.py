@@ -61,7 +61,7 @@ def face_sheet(images: Sequence[np.ndarray], boxes: Sequence[Sequence[int]], cro
                path: str | Path, per_row: int = 4, side: int = 160) -> None:
     """The paper's Figure 4: each image with its detected box, beside the crop."""
     tiles = []
-    for gray, box, crop in zip(images, boxes, crops):
+    for gray, box, crop in zip(images, boxes, crops, strict=True):
         x, y, w, h = (int(v) for v in box)
         shown, pad = pad_to_contain(gray, box)
         left = _thumbnail(shown, side)

@@ -49,7 +49,7 @@ def spectra_from_faces(rows: pd.DataFrame, cfg: Config) -> np.ndarray:
     found = rows["face_found"].to_numpy()
     features = np.full((len(rows), cfg.spectrum.n_points), np.nan)
     boxes = rows.loc[found, ["box_x", "box_y", "box_w", "box_h"]].to_numpy()
-    items = list(zip(absolute_paths(rows.loc[found, "path"].astype(str).tolist()), map(tuple, boxes)))
+    items = list(zip(absolute_paths(rows.loc[found, "path"].astype(str).tolist()), map(tuple, boxes), strict=True))
     if items:
         work = partial(spectra_of_faces, spectrum=cfg.spectrum)
         features[found] = np.concatenate(list(map_batches(work, items, cfg.compute.batch_size, "spectrum")))

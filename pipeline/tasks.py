@@ -29,7 +29,13 @@ from pipeline.gender_data import detection_rates
 from pipeline.labelled_videos import fake_videos, gender_videos, read_videos
 from pipeline.leave_one_out import fake_without, gender_without
 from pipeline.models import (
-    SearchResult, calibrated_fit, evaluate, fake_probability, load_verified, repeated_holdout, search_candidates,
+    SearchResult,
+    calibrated_fit,
+    evaluate,
+    fake_probability,
+    load_verified,
+    repeated_holdout,
+    search_candidates,
 )
 from pipeline.outputs import CROPS, EIGEN_FEATURES, EIGEN_TRANSFORMER, FACES, RAW, SPECTRUM, require
 from pipeline.scoring import accuracy_by, fake_by_source, gap, gender_by_source, source_weights

@@ -10,7 +10,12 @@ from pipeline.config import CropConfig, SpectrumConfig
 from pipeline.fake_video import FakeDetector
 from pipeline.gender import GenderModel
 from pipeline.model_store import (
-    fake_detector, gender_model, is_registry_uri, load_fake_detector, load_gender_model, load_model,
+    fake_detector,
+    gender_model,
+    is_registry_uri,
+    load_fake_detector,
+    load_gender_model,
+    load_model,
 )
 from pipeline.models import ModelError, save_model
 

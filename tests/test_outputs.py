@@ -11,8 +11,18 @@ import yaml
 
 from pipeline.errors import StageError
 from pipeline.outputs import (
-    CROPS, EIGEN_FEATURES, MANIFEST, RAW, STAGES, TaskFiles, producer, publish_csv, publish_figure, publish_json,
-    publish_text, require,
+    CROPS,
+    EIGEN_FEATURES,
+    MANIFEST,
+    RAW,
+    STAGES,
+    TaskFiles,
+    producer,
+    publish_csv,
+    publish_figure,
+    publish_json,
+    publish_text,
+    require,
 )
 from pipeline.tracking import StageRun
 

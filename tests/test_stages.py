@@ -14,16 +14,16 @@ import pandas as pd
 import pytest
 
 from pipeline.config import config_from_dict
+from pipeline.features.faces import fit_to_sample
+from pipeline.outputs import STAGES as DECLARED
 from pipeline.stages import evaluate_by_ethnicity as evaluate_stage
 from pipeline.stages.common import StageError
 from pipeline.stages.evaluate_by_ethnicity import evaluate_by_ethnicity
-from pipeline.features.faces import fit_to_sample
 from pipeline.stages.extract_eigen import extract_eigen
 from pipeline.stages.extract_spectrum import extract_spectrum
 from pipeline.stages.filter_small_images import filter_small_images
 from pipeline.stages.grid_search import grid_search
 from pipeline.stages.haar_crop import haar_crop
-from pipeline.outputs import STAGES as DECLARED
 from pipeline.tracking import StageRun
 
 from helpers import base_params

@@ -10,8 +10,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from pipeline.config import config_from_dict
-from pipeline.features.spectrum import spectra_of_files
 from pipeline.fake_video import FakeDetector
+from pipeline.features.spectrum import spectra_of_files
 from pipeline.labelled_videos import fake_videos, read_videos
 from pipeline.outputs import RAW
 from pipeline.video import VideoError, sample_frames

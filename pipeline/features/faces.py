@@ -69,8 +69,8 @@ def lbp_histograms(X: np.ndarray, size: int, points: int, radius: int, grid: int
         codes = local_binary_pattern(image, points, radius, method="uniform").astype(np.int64)
         cells = [
             np.bincount(codes[top:bottom, left:right].ravel(), minlength=n_codes)
-            for top, bottom in zip(edges[:-1], edges[1:])
-            for left, right in zip(edges[:-1], edges[1:])
+            for top, bottom in zip(edges[:-1], edges[1:], strict=True)
+            for left, right in zip(edges[:-1], edges[1:], strict=True)
         ]
         histogram = np.concatenate(cells).astype(np.float64)
         rows.append(histogram / histogram.sum())

@@ -14,14 +14,34 @@ import pandas as pd
 from pipeline.config import Config
 from pipeline.evaluation import cell_table, evaluate_items, table_summary, tables_markdown
 from pipeline.evaluation_sets import (
-    GENDERS, ITEM_COLUMNS, TITLES, confidence_bars, item_predictor, swap_examples, table_items, video_evaluation,
+    GENDERS,
+    ITEM_COLUMNS,
+    TITLES,
+    confidence_bars,
+    item_predictor,
+    swap_examples,
+    table_items,
+    video_evaluation,
 )
 from pipeline.io import write_parquet
 from pipeline.labelled_videos import read_videos
 from pipeline.model_store import load_gender_model
 from pipeline.outputs import (
-    CONFIDENCE_BY_CELL, CONFIDENCE_FIGURE, EIGEN_FEATURES, EVALUATION_METRICS, ITEMS, MODELS, RAW, SWAPS_FIGURE,
-    TABLES, TABLES_MARKDOWN, publish_csv, publish_figure, publish_json, publish_text, require,
+    CONFIDENCE_BY_CELL,
+    CONFIDENCE_FIGURE,
+    EIGEN_FEATURES,
+    EVALUATION_METRICS,
+    ITEMS,
+    MODELS,
+    RAW,
+    SWAPS_FIGURE,
+    TABLES,
+    TABLES_MARKDOWN,
+    publish_csv,
+    publish_figure,
+    publish_json,
+    publish_text,
+    require,
 )
 from pipeline.registry import version_of
 from pipeline.report import confidence_figure, swap_sheet

@@ -17,18 +17,35 @@ import pandas as pd
 from sklearn.base import clone
 
 from pipeline.config import Config, FeaturesConfig
-from pipeline.gender_data import gender_faces, require_both_genders, select_training
 from pipeline.features.faces import (
-    eigen_explained_variance, face_features, feature_names, fit_to_sample, load_crops, sample_eigenfaces,
-    shown_eigenfaces, transform_all, variance_curve,
+    eigen_explained_variance,
+    face_features,
+    feature_names,
+    fit_to_sample,
+    load_crops,
+    sample_eigenfaces,
+    shown_eigenfaces,
+    transform_all,
+    variance_curve,
 )
+from pipeline.gender_data import gender_faces, require_both_genders, select_training
 from pipeline.io import write_parquet
 from pipeline.models import save_model
-from pipeline.report import eigenfaces_figure, variance_figure
 from pipeline.outputs import (
-    CROPS, EIGEN_FEATURES, EIGEN_METRICS, EIGEN_TRANSFORMER, EIGEN_VARIANCE, EIGEN_VARIANCE_FIGURE, EIGENFACES_FIGURE,
-    FACES, publish_csv, publish_figure, publish_json, require,
+    CROPS,
+    EIGEN_FEATURES,
+    EIGEN_METRICS,
+    EIGEN_TRANSFORMER,
+    EIGEN_VARIANCE,
+    EIGEN_VARIANCE_FIGURE,
+    EIGENFACES_FIGURE,
+    FACES,
+    publish_csv,
+    publish_figure,
+    publish_json,
+    require,
 )
+from pipeline.report import eigenfaces_figure, variance_figure
 from pipeline.stages.common import StageError, log, run_stage
 from pipeline.tracking import StageRun
 

@@ -12,13 +12,22 @@ import pandas as pd
 from pipeline.config import Config
 from pipeline.features.spectrum import feature_columns
 from pipeline.io import write_parquet
+from pipeline.manifest import kept_images
 from pipeline.outputs import (
-    CROPS, FACES, MANIFEST, SPECTRUM, SPECTRUM_FIGURE, SPECTRUM_METRICS, SPECTRUM_PROFILES, publish_csv, publish_figure,
-    publish_json, require,
+    CROPS,
+    FACES,
+    MANIFEST,
+    SPECTRUM,
+    SPECTRUM_FIGURE,
+    SPECTRUM_METRICS,
+    SPECTRUM_PROFILES,
+    publish_csv,
+    publish_figure,
+    publish_json,
+    require,
 )
 from pipeline.parallel import compute_backend
 from pipeline.report import spectrum_figure
-from pipeline.manifest import kept_images
 from pipeline.spectrum_sets import class_profiles, sample_rows, spectra_of_rows, spectrum_counts, spectrum_table
 from pipeline.stages.common import log, run_stage
 from pipeline.tracking import StageRun

@@ -11,7 +11,14 @@ from pipeline.config import Config
 from pipeline.io import write_parquet
 from pipeline.manifest import KEPT, filter_counts, inspect_all, read_sources, with_split
 from pipeline.outputs import (
-    FILTER_METRICS, IMAGE_SIZES, IMAGE_SIZES_FIGURE, MANIFEST, RAW, publish_csv, publish_figure, publish_json,
+    FILTER_METRICS,
+    IMAGE_SIZES,
+    IMAGE_SIZES_FIGURE,
+    MANIFEST,
+    RAW,
+    publish_csv,
+    publish_figure,
+    publish_json,
 )
 from pipeline.report import size_histogram_figure, size_histogram_table
 from pipeline.stages.common import log, run_stage

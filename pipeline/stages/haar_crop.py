@@ -13,7 +13,16 @@ from pipeline.config import Config
 from pipeline.crops import crop_all, detection_metrics, sample_sheet
 from pipeline.io import write_parquet
 from pipeline.manifest import kept_images
-from pipeline.outputs import CROP_METRICS, CROPS, FACE_CROPS_FIGURE, FACES, MANIFEST, publish_figure, publish_json, require
+from pipeline.outputs import (
+    CROP_METRICS,
+    CROPS,
+    FACE_CROPS_FIGURE,
+    FACES,
+    MANIFEST,
+    publish_figure,
+    publish_json,
+    require,
+)
 from pipeline.stages.common import StageError, log, run_stage
 from pipeline.tracking import StageRun
 

@@ -93,7 +93,7 @@ class Analyzer:
         return found, [
             {**face.as_dict(), "fake_probability": p,
              "spectrum": None if spectrum is None else [round(float(v), 5) for v in spectrum]}
-            for face, (p, spectrum) in zip(found, scores)
+            for face, (p, spectrum) in zip(found, scores, strict=True)
         ]
 
     def image(self, path: Path) -> dict:
