@@ -35,8 +35,10 @@ from pipeline.gender_data import gender_faces, select_training  # noqa: E402
 from pipeline.models import search_candidates  # noqa: E402
 
 PAPER_GRID = {  # as the paper wrote it: 7 x 2 x 6 x 2 = 168 points
-    "C": [1, 10, 20, 30, 40, 50, 100], "kernel": ["rbf", "poly"],
-    "gamma": [0.1, 0.05, 0.01, 0.001, 0.002, 0.005], "coef0": [0, 1],
+    "C": [1, 10, 20, 30, 40, 50, 100],
+    "kernel": ["rbf", "poly"],
+    "gamma": [0.1, 0.05, 0.01, 0.001, 0.002, 0.005],
+    "coef0": [0, 1],
 }
 
 
@@ -76,7 +78,9 @@ def main() -> int:
     print(f"data: {len(y)} training faces x {X.shape[1]} eigenfaces (seed_paper), {y.mean():.1%} male")
 
     naive, naive_s = timed(lambda: naive_search(X, y, cfg.seed))
-    naive_params = {k: v for k, v in naive.best_params_.items() if k != "coef0" or naive.best_params_["kernel"] == "poly"}
+    naive_params = {
+        k: v for k, v in naive.best_params_.items() if k != "coef0" or naive.best_params_["kernel"] == "poly"
+    }
     print(f"naive GridSearchCV, 168 points, 1 core: {naive_s:8.1f} s  best {naive_params} CV {naive.best_score_:.4f}")
     for strategy in args.strategies:
         search = dataclasses.replace(cfg.gender_search, strategy=strategy)
@@ -84,10 +88,13 @@ def main() -> int:
         # Halving scores its last round on its own resources: re-score the winner on the naive search's folds.
         score = full_cv_score(X, y, result.estimator(), cfg.seed)
         same = result.best_params == naive_params
-        verdict = "same best parameters" if same else (
-            "better CV score" if score >= naive.best_score_ else "WORSE CV score")
-        print(f"genrec {strategy:7s} 126 candidates, all cores: {seconds:8.1f} s  best {result.best_params} "
-              f"CV {score:.4f}  speed-up {naive_s / seconds:5.2f}x  ({verdict})")
+        verdict = (
+            "same best parameters" if same else ("better CV score" if score >= naive.best_score_ else "WORSE CV score")
+        )
+        print(
+            f"genrec {strategy:7s} 126 candidates, all cores: {seconds:8.1f} s  best {result.best_params} "
+            f"CV {score:.4f}  speed-up {naive_s / seconds:5.2f}x  ({verdict})"
+        )
     return 0
 
 

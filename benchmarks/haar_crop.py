@@ -83,8 +83,14 @@ def main() -> None:
     cores = joblib.cpu_count()
     print(f"{len(paths)} UTKFace images, {cores} cores; crop config: {cfg.crop}")
     base_rate, base_found = timed("straightforward loop (1 process)", lambda: straightforward_loop(paths), len(paths))
-    one_rate, one_found = timed("genrec haar-crop, 1 core", lambda: genrec_crop(paths, cfg.crop, 1, cfg.compute.batch_size), len(paths))
-    all_rate, all_found = timed(f"genrec haar-crop, {cores} cores", lambda: genrec_crop(paths, cfg.crop, cores, cfg.compute.batch_size), len(paths))
+    one_rate, one_found = timed(
+        "genrec haar-crop, 1 core", lambda: genrec_crop(paths, cfg.crop, 1, cfg.compute.batch_size), len(paths)
+    )
+    all_rate, all_found = timed(
+        f"genrec haar-crop, {cores} cores",
+        lambda: genrec_crop(paths, cfg.crop, cores, cfg.compute.batch_size),
+        len(paths),
+    )
     print(f"speed-up over the loop ({cores} cores):  {all_rate / base_rate:.2f}x  (target >= 3)")
     print(f"speed-up over the loop (1 core):   {one_rate / base_rate:.2f}x")
     print(f"{cores} cores over 1 core:           {all_rate / one_rate:.2f}x  (target >= 1.7)")

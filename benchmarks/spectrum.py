@@ -51,10 +51,14 @@ def mirror_folder(dataset: str, archive: str, folder: str) -> Path:
 
 
 def benchmark_images(which: str) -> list[str]:
-    real = sorted(str(p) for p in mirror_folder("celeba", "celeba/celeba-real-2000.tar.gz", "img_align_celeba").glob("*.jpg"))
+    real = sorted(
+        str(p) for p in mirror_folder("celeba", "celeba/celeba-real-2000.tar.gz", "img_align_celeba").glob("*.jpg")
+    )
     if which == "celeba":
         return real[:2000]
-    fake = sorted(str(p) for p in mirror_folder("dcgan", "dcgan-celeba/dataset_celebA.tar.gz", "dataset_celebA").glob("*.jpg"))
+    fake = sorted(
+        str(p) for p in mirror_folder("dcgan", "dcgan-celeba/dataset_celebA.tar.gz", "dataset_celebA").glob("*.jpg")
+    )
     return real[:1000] + fake[:1000]
 
 
@@ -96,8 +100,10 @@ def main() -> None:
     print(f"seed's per-image code (reference)  {rates['reference']:8.1f} images/s")
     print(f"genrec, 1 core                     {rates['one']:8.1f} images/s")
     print(f"genrec, {cores} cores                    {rates['all']:8.1f} images/s")
-    print(f"throughput ratio ({cores} cores): {rates['all'] / rates['reference']:6.2f}x  (target >= 10; "
-          f"rounds {', '.join(f'{ratio:.1f}' for ratio in round_ratios)})")
+    print(
+        f"throughput ratio ({cores} cores): {rates['all'] / rates['reference']:6.2f}x  (target >= 10; "
+        f"rounds {', '.join(f'{ratio:.1f}' for ratio in round_ratios)})"
+    )
     print(f"throughput ratio (1 core):   {rates['one'] / rates['reference']:6.2f}x")
     difference = np.max(np.abs(fast[0] - np.array(reference)))
     print(f"largest difference from the reference: {difference:.2e}  (target <= 1e-6)")

@@ -39,10 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     compose.set_defaults(func=compose_command)
     predict = commands.add_parser("predict", help="gender, confidence and fake probability of every face in images")
     predict.add_argument("paths", nargs="+", metavar="PATH", help="image files")
-    predict.add_argument("--model", help="a saved model file (default: data/models/gender.joblib, verified) "
-                         "or an MLflow model URI such as models:/genrec-gender/latest")
-    predict.add_argument("--fake-model", help="the real-or-GAN model: a saved file (default: "
-                         "data/models/fake.joblib, verified, when it exists), an MLflow URI, or 'none'")
+    predict.add_argument(
+        "--model",
+        help="a saved model file (default: data/models/gender.joblib, verified) "
+        "or an MLflow model URI such as models:/genrec-gender/latest",
+    )
+    predict.add_argument(
+        "--fake-model",
+        help="the real-or-GAN model: a saved file (default: "
+        "data/models/fake.joblib, verified, when it exists), an MLflow URI, or 'none'",
+    )
     predict.add_argument("--json", action="store_true", help="machine-readable output")
     predict.set_defaults(func=predict_command)
     serve = commands.add_parser("serve", help="run GEN_REC, the web app, under gunicorn")

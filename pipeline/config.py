@@ -75,7 +75,16 @@ Fraction = Annotated[Float, Field(gt=0, le=1)]
 Positive = Annotated[Float, Field(gt=0)]
 DetectSide = Annotated[Int, Field(ge=16)]
 
-READERS = ("utkface", "lfw", "celeba", "fairface", "image_folder", "imdb_wiki", "videos", "fakeavceleb")  # pipeline.datasets
+READERS = (
+    "utkface",
+    "lfw",
+    "celeba",
+    "fairface",
+    "image_folder",
+    "imdb_wiki",
+    "videos",
+    "fakeavceleb",
+)  # pipeline.datasets
 BLOCKS = ("eigen", "hog", "lbp", "sift", "pca_sift")  # pipeline.features.faces
 MODEL_FAMILIES = ("svm", "logistic_regression")  # pipeline.models.classifier
 EVALUATION_SOURCES = ("utkface_heldout", "fairface_heldout", "utkface_swaps", "fakeavceleb")
@@ -341,8 +350,11 @@ class ServeConfig(Section):
     @model_validator(mode="after")
     def _room_for_the_worker(self) -> ServeConfig:
         if self.max_rss_mb <= self.max_analysis_mb:
-            raise FieldProblem("max_rss_mb", f"must be larger than max_analysis_mb ({self.max_analysis_mb}), "
-                               f"leaving room for the worker itself, got {self.max_rss_mb}")
+            raise FieldProblem(
+                "max_rss_mb",
+                f"must be larger than max_analysis_mb ({self.max_analysis_mb}), "
+                f"leaving room for the worker itself, got {self.max_rss_mb}",
+            )
         return self
 
 
@@ -415,8 +427,11 @@ class Config(Section):
         for field, names in named:
             for name in names:
                 if name not in self.datasets:
-                    raise FieldProblem(field, f"names the data set {name!r}, which datasets does not define "
-                                              f"(defined: {', '.join(defined) or 'none'})")
+                    raise FieldProblem(
+                        field,
+                        f"names the data set {name!r}, which datasets does not define "
+                        f"(defined: {', '.join(defined) or 'none'})",
+                    )
         for field, names, within in (
             ("gender.leave_one_out", self.gender.leave_one_out if self.gender else (), "gender.datasets"),
             ("spectrum.leave_one_out", self.spectrum.leave_one_out if self.spectrum else (), "spectrum.datasets"),

@@ -38,15 +38,24 @@ def crop_all(faces: pd.DataFrame, cfg: Config, crops_path: Path) -> pd.DataFrame
         del crops
     return faces.assign(
         crop_index=np.arange(count, dtype=np.int64),
-        n_faces=n_faces, face_found=n_faces > 0,
-        box_x=boxes[:, 0], box_y=boxes[:, 1], box_w=boxes[:, 2], box_h=boxes[:, 3],
+        n_faces=n_faces,
+        face_found=n_faces > 0,
+        box_x=boxes[:, 0],
+        box_y=boxes[:, 1],
+        box_w=boxes[:, 2],
+        box_h=boxes[:, 3],
     )
 
 
 def detection_metrics(faces: pd.DataFrame) -> dict:
     """detection_rate.<dataset>, per group, and counts of unreadable and multi-face images."""
-    metrics: dict = {"detection_rate": {}, "detection_rate_by_group": {}, "images": {},
-                     "unreadable": {}, "multiple_faces": {}}
+    metrics: dict = {
+        "detection_rate": {},
+        "detection_rate_by_group": {},
+        "images": {},
+        "unreadable": {},
+        "multiple_faces": {},
+    }
     for dataset, rows in faces.groupby("dataset", sort=True):
         metrics["detection_rate"][dataset] = round(float(rows["face_found"].mean()), 4)
         metrics["images"][dataset] = int(len(rows))

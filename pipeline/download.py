@@ -48,7 +48,11 @@ def verify(path: Path, sha256: str, name: str) -> None:
 
 def _progress(total: int | None, initial: int, desc: str) -> tqdm:
     return tqdm(
-        total=total, initial=initial, desc=desc, unit="B", unit_scale=True,
+        total=total,
+        initial=initial,
+        desc=desc,
+        unit="B",
+        unit_scale=True,
         disable=not sys.stderr.isatty(),
     )
 
@@ -128,9 +132,7 @@ def _check_member(name: str, is_regular: bool, is_dir: bool, archive: Path) -> N
     if ".." in path.parts:
         raise DownloadError(f"{archive} holds a path leaving the folder {name!r}; refusing to extract it")
     if not (is_regular or is_dir):
-        raise DownloadError(
-            f"{archive} holds {name!r}, which is a link or a device file; refusing to extract it"
-        )
+        raise DownloadError(f"{archive} holds {name!r}, which is a link or a device file; refusing to extract it")
 
 
 def _extract_tar(archive: Path, into: Path) -> None:
@@ -195,8 +197,12 @@ def is_in_place(dest: Path, sha256: str) -> bool:
 
 
 def fetch_dataset(
-    source: Source, raw_dir: Path, mirror: Path | None, downloads: Path,
-    timeout: float = 60, retries: int = 3,
+    source: Source,
+    raw_dir: Path,
+    mirror: Path | None,
+    downloads: Path,
+    timeout: float = 60,
+    retries: int = 3,
 ) -> tuple[Path, bool]:
     """Make raw_dir/<name> hold the data set; returns (folder, whether anything was done)."""
     dest = raw_dir / source.name

@@ -21,12 +21,22 @@ GENDER_WORDS = {"male": "men", "female": "women"}
 
 # The seed paper's numbers (FakeAVCeleb, 25 clips per cell): (mean, std) of the confidence.
 PAPER = {
-    "table1": {("African", "male"): (70.84, 7.78), ("African", "female"): (76.21, 10.30),
-               ("Asian (East)", "male"): (72.56, 9.99), ("Asian (East)", "female"): (82.42, 12.95),
-               ("Caucasian", "male"): (75.35, 7.68), ("Caucasian", "female"): (78.74, 9.96)},
-    "table2": {("African", "male"): (67.51, 8.75), ("African", "female"): (72.93, 12.89),
-               ("Asian (East)", "male"): (68.66, 8.27), ("Asian (East)", "female"): (81.27, 12.80),
-               ("Caucasian", "male"): (78.50, 11.04), ("Caucasian", "female"): (76.58, 11.17)},
+    "table1": {
+        ("African", "male"): (70.84, 7.78),
+        ("African", "female"): (76.21, 10.30),
+        ("Asian (East)", "male"): (72.56, 9.99),
+        ("Asian (East)", "female"): (82.42, 12.95),
+        ("Caucasian", "male"): (75.35, 7.68),
+        ("Caucasian", "female"): (78.74, 9.96),
+    },
+    "table2": {
+        ("African", "male"): (67.51, 8.75),
+        ("African", "female"): (72.93, 12.89),
+        ("Asian (East)", "male"): (68.66, 8.27),
+        ("Asian (East)", "female"): (81.27, 12.80),
+        ("Caucasian", "male"): (78.50, 11.04),
+        ("Caucasian", "female"): (76.58, 11.17),
+    },
 }
 
 
@@ -34,8 +44,10 @@ def sample_per_cell(items: pd.DataFrame, per_cell: int | None, seed: int) -> pd.
     """A seeded sample of at most `per_cell` items per ethnicity x gender cell (all when None)."""
     if not per_cell:
         return items
-    parts = [cell.sample(n=min(per_cell, len(cell)), random_state=seed)
-             for _, cell in items.groupby(["ethnicity", "gender"], sort=True)]
+    parts = [
+        cell.sample(n=min(per_cell, len(cell)), random_state=seed)
+        for _, cell in items.groupby(["ethnicity", "gender"], sort=True)
+    ]
     return pd.concat(parts).sort_values("path", kind="stable") if parts else items.iloc[:0]
 
 
@@ -43,16 +55,26 @@ def item_result(faces: list[FacePrediction]) -> dict:
     """An image's result from its faces (largest first): the largest face's gender and confidence."""
     if not faces:
         return {"status": "no_face", "faces": 0, "predicted": None, "confidence": None, "face_predictions": "[]"}
-    return {"status": "ok", "faces": len(faces), "predicted": faces[0].gender, "confidence": faces[0].confidence,
-            "face_predictions": json.dumps([face.as_dict() for face in faces])}
+    return {
+        "status": "ok",
+        "faces": len(faces),
+        "predicted": faces[0].gender,
+        "confidence": faces[0].confidence,
+        "face_predictions": json.dumps([face.as_dict() for face in faces]),
+    }
 
 
 def video_result(summary: dict) -> dict:
     """A video's result from pipeline.gender.video_gender's summary."""
     if summary["gender"] is None:
         return {"status": "no_face", "faces": 0, "predicted": None, "confidence": None, "frames": summary["frames"]}
-    return {"status": "ok", "faces": summary["frames_with_face"], "predicted": summary["gender"],
-            "confidence": summary["confidence"], "frames": summary["frames"]}
+    return {
+        "status": "ok",
+        "faces": summary["frames_with_face"],
+        "predicted": summary["gender"],
+        "confidence": summary["confidence"],
+        "frames": summary["frames"],
+    }
 
 
 def evaluate_items(items: pd.DataFrame, predict: Callable[[pd.Series], dict]) -> pd.DataFrame:
@@ -78,15 +100,20 @@ def cell_table(results: pd.DataFrame, ethnicities: list[str], genders: list[str]
     rows = []
     for ethnicity in ethnicities:
         for gender in genders:
-            cell = results[(results["ethnicity"] == ethnicity) & (results["gender"] == gender)
-                           & (results["status"] == "ok")]
+            cell = results[
+                (results["ethnicity"] == ethnicity) & (results["gender"] == gender) & (results["status"] == "ok")
+            ]
             confidence = cell["confidence"].astype(float)
-            rows.append({
-                "ethnicity": ethnicity, "gender": gender, "n": int(len(cell)),
-                "confidence_mean": round(float(confidence.mean()), 4) if len(cell) else None,
-                "confidence_std": round(float(confidence.std(ddof=1)), 4) if len(cell) > 1 else None,
-                "accuracy": round(float((cell["predicted"] == gender).mean()), 4) if len(cell) else None,
-            })
+            rows.append(
+                {
+                    "ethnicity": ethnicity,
+                    "gender": gender,
+                    "n": int(len(cell)),
+                    "confidence_mean": round(float(confidence.mean()), 4) if len(cell) else None,
+                    "confidence_std": round(float(confidence.std(ddof=1)), 4) if len(cell) > 1 else None,
+                    "accuracy": round(float((cell["predicted"] == gender).mean()), 4) if len(cell) else None,
+                }
+            )
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
@@ -99,9 +126,11 @@ def largest_gaps(table: pd.DataFrame) -> dict:
             gaps[column] = None
             continue
         high, low = known.loc[known[column].idxmax()], known.loc[known[column].idxmin()]
-        gaps[column] = {"gap": round(float(high[column] - low[column]), 4),
-                        "highest": f"{high['ethnicity']} {GENDER_WORDS[high['gender']]}",
-                        "lowest": f"{low['ethnicity']} {GENDER_WORDS[low['gender']]}"}
+        gaps[column] = {
+            "gap": round(float(high[column] - low[column]), 4),
+            "highest": f"{high['ethnicity']} {GENDER_WORDS[high['gender']]}",
+            "lowest": f"{low['ethnicity']} {GENDER_WORDS[low['gender']]}",
+        }
     return gaps
 
 
@@ -111,7 +140,9 @@ def table_summary(results: pd.DataFrame, table: pd.DataFrame) -> dict:
     return {
         "cells": {
             f"{row.ethnicity}/{GENDER_WORDS[row.gender]}": {
-                "n": row.n, "confidence_mean": row.confidence_mean, "confidence_std": row.confidence_std,
+                "n": row.n,
+                "confidence_mean": row.confidence_mean,
+                "confidence_std": row.confidence_std,
                 "accuracy": row.accuracy,
             }
             for row in table.itertuples()
@@ -130,18 +161,26 @@ def _cell(value, digits: int = 2) -> str:
 
 def tables_markdown(tables: dict[str, pd.DataFrame], titles: dict[str, str]) -> str:
     """Both tables in the paper's layout, the paper's numbers beside ours."""
-    lines = ["# Confidence of the gender model per ethnicity x gender", "",
-             "Mean and standard deviation of the confidence (%) of the predicted gender, as in the paper's",
-             "Tables 1 and 2 (paper: FakeAVCeleb, 25 clips per cell); accuracy and n are ours only.", ""]
+    lines = [
+        "# Confidence of the gender model per ethnicity x gender",
+        "",
+        "Mean and standard deviation of the confidence (%) of the predicted gender, as in the paper's",
+        "Tables 1 and 2 (paper: FakeAVCeleb, 25 clips per cell); accuracy and n are ours only.",
+        "",
+    ]
     for name, table in tables.items():
-        lines += [f"## {titles[name]}", "",
-                  "| ethnicity | gender | n | mean | std | accuracy | paper mean | paper std |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"## {titles[name]}",
+            "",
+            "| ethnicity | gender | n | mean | std | accuracy | paper mean | paper std |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
         for row in table.itertuples():
             paper = PAPER.get(name, {}).get((row.ethnicity, row.gender))
             lines.append(
                 f"| {row.ethnicity} | {GENDER_WORDS[row.gender]} | {row.n} | {_cell(row.confidence_mean)} | "
                 f"{_cell(row.confidence_std)} | {_cell(row.accuracy, 3)} | "
-                f"{_cell(paper[0] if paper else None)} | {_cell(paper[1] if paper else None)} |")
+                f"{_cell(paper[0] if paper else None)} | {_cell(paper[1] if paper else None)} |"
+            )
         lines.append("")
     return "\n".join(lines)

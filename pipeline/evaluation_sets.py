@@ -31,8 +31,21 @@ from pipeline.video import VideoError, sample_frames
 
 GENDERS = ["male", "female"]
 TITLES = {"table1": "Table 1: real faces", "table2": "Table 2: fake faces"}
-ITEM_COLUMNS = ["table", "path", "source", "media", "ethnicity", "gender", "status", "faces", "frames", "predicted",
-                "confidence", "reason", "face_predictions"]
+ITEM_COLUMNS = [
+    "table",
+    "path",
+    "source",
+    "media",
+    "ethnicity",
+    "gender",
+    "status",
+    "faces",
+    "frames",
+    "predicted",
+    "confidence",
+    "reason",
+    "face_predictions",
+]
 VIDEO_FIELDS = ("path", "gender", "real_fake", "status", "predicted", "confidence", "frames", "reason")
 
 
@@ -45,24 +58,33 @@ def read_image(path: str) -> np.ndarray:
 
 def heldout_faces(features: pd.DataFrame, dataset: str, ethnicities) -> pd.DataFrame:
     """A source's held-out adults (the gender model's test faces) in the configured groups."""
-    test = features[(features["role"] == "test") & (features["dataset"] == dataset)
-                    & features["ethnicity"].isin(ethnicities)]
+    test = features[
+        (features["role"] == "test") & (features["dataset"] == dataset) & features["ethnicity"].isin(ethnicities)
+    ]
     return test[["path", "ethnicity", "gender"]].astype(object).reset_index(drop=True)
 
 
 def fakeavceleb_items(root: Path, source: TableSource, evaluation: EvaluationConfig, seed: int) -> pd.DataFrame:
     if not (root / "meta_data.csv").is_file():
-        raise StageError(f"FakeAVCeleb's meta_data.csv is not in {root}: set evaluation.fakeavceleb_root "
-                         "(the videos are released on request by the data set's authors)")
+        raise StageError(
+            f"FakeAVCeleb's meta_data.csv is not in {root}: set evaluation.fakeavceleb_root "
+            "(the videos are released on request by the data set's authors)"
+        )
     rows = read_fakeavceleb(root)
-    rows = rows[(rows["subset"] == source.type) & rows["ethnicity"].isin(evaluation.ethnicities)
-                & rows["gender"].notna()]
+    rows = rows[
+        (rows["subset"] == source.type) & rows["ethnicity"].isin(evaluation.ethnicities) & rows["gender"].notna()
+    ]
     items = rows[["path", "ethnicity", "gender"]].astype(object).reset_index(drop=True)
     return sample_per_cell(items, evaluation.per_cell, seed).assign(media="video", source=None)
 
 
-def table_items(source: TableSource, evaluation: EvaluationConfig, seed: int, features: Callable[[], pd.DataFrame],
-                fakeavceleb_root: Callable[[], Path]) -> pd.DataFrame:
+def table_items(
+    source: TableSource,
+    evaluation: EvaluationConfig,
+    seed: int,
+    features: Callable[[], pd.DataFrame],
+    fakeavceleb_root: Callable[[], Path],
+) -> pd.DataFrame:
     """One table's items: `features()` gives extract-eigen's table, `fakeavceleb_root()` FakeAVCeleb's folder."""
     if source.source == "fakeavceleb":
         return fakeavceleb_items(fakeavceleb_root(), source, evaluation, seed)
@@ -76,6 +98,7 @@ def table_items(source: TableSource, evaluation: EvaluationConfig, seed: int, fe
 
 def item_predictor(model: GenderModel, every_s: float, max_frames: int) -> Callable[[pd.Series], dict]:
     """One item -> its result: an image, a face swap made on the fly, or a video's sampled frames."""
+
     def predict(item: pd.Series) -> dict:
         if item["media"] == "video":
             try:
@@ -89,6 +112,7 @@ def item_predictor(model: GenderModel, every_s: float, max_frames: int) -> Calla
                 raise ValueError(f"no other face of the same race and gender to swap into {item['path']}")
             image = swap_face(read_image(item["source"]), image)
         return item_result(model.faces(to_gray(image)))
+
     return predict
 
 
@@ -98,21 +122,32 @@ def video_evaluation(videos: pd.DataFrame, model: GenderModel, every_s: float, m
     results = evaluate_items(items, item_predictor(model, every_s, max_frames))
     scored = results[(results["status"] == "ok") & results["gender"].notna()]
     return {
-        "videos": [{k: (None if pd.isna(v) else v) for k, v in row.items() if k in VIDEO_FIELDS}
-                   for row in results.to_dict("records")],
+        "videos": [
+            {k: (None if pd.isna(v) else v) for k, v in row.items() if k in VIDEO_FIELDS}
+            for row in results.to_dict("records")
+        ],
         "accuracy": round(float((scored["predicted"] == scored["gender"]).mean()), 4) if len(scored) else None,
-        "confidence_mean": {label: round(float(rows["confidence"].astype(float).mean()), 2)
-                            for label, rows in scored.groupby("real_fake", sort=True)},
+        "confidence_mean": {
+            label: round(float(rows["confidence"].astype(float).mean()), 2)
+            for label, rows in scored.groupby("real_fake", sort=True)
+        },
     }
 
 
 def confidence_bars(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Every cell of both tables, named for the bar plot (`African women`)."""
-    return pd.concat([table.assign(table=name, cell=table["ethnicity"] + " " + table["gender"].map(GENDER_WORDS))
-                      for name, table in tables.items()], ignore_index=True)
+    return pd.concat(
+        [
+            table.assign(table=name, cell=table["ethnicity"] + " " + table["gender"].map(GENDER_WORDS))
+            for name, table in tables.items()
+        ],
+        ignore_index=True,
+    )
 
 
 def swap_examples(swaps: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(source, target, swapped) images of these swap items, for the sample sheet."""
-    return [(read_image(r.source), read_image(r.path), swap_face(read_image(r.source), read_image(r.path)))
-            for r in swaps.itertuples()]
+    return [
+        (read_image(r.source), read_image(r.path), swap_face(read_image(r.source), read_image(r.path)))
+        for r in swaps.itertuples()
+    ]

@@ -47,7 +47,10 @@ def _search(gray: np.ndarray, crop: CropConfig, smallest: int) -> np.ndarray:
     pad = border(gray, crop.padding)
     searched = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else gray
     found = load_cascade(crop.cascade).detectMultiScale(
-        searched, scaleFactor=crop.scale_factor, minNeighbors=crop.min_neighbors, minSize=(smallest, smallest),
+        searched,
+        scaleFactor=crop.scale_factor,
+        minNeighbors=crop.min_neighbors,
+        minSize=(smallest, smallest),
     )
     boxes = np.asarray(found, dtype=np.float64).reshape(-1, 4)
     boxes[:, :2] -= pad
@@ -132,9 +135,9 @@ def read_gray(path: str) -> np.ndarray | None:
 class CropBatch:
     """haar-crop's results for a batch of images, row for row."""
 
-    crops: np.ndarray     # uint8 (n, size, size); zeros where no face was found
-    boxes: np.ndarray     # int32 (n, 4) x, y, w, h of the largest face; -1 where none
-    n_faces: np.ndarray   # int32 (n,); -1 where the image could not be read
+    crops: np.ndarray  # uint8 (n, size, size); zeros where no face was found
+    boxes: np.ndarray  # int32 (n, 4) x, y, w, h of the largest face; -1 where none
+    n_faces: np.ndarray  # int32 (n,); -1 where the image could not be read
 
 
 def crop_largest_faces(paths: Sequence[str], crop: CropConfig) -> CropBatch:

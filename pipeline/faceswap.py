@@ -23,7 +23,9 @@ def inner_face_mask(side: int = CHIP) -> np.ndarray:
     scale = side / CHIP
     (cx, cy), (ax, ay) = INNER_FACE
     mask = np.zeros((side, side), np.uint8)
-    cv2.ellipse(mask, (round(cx * scale), round(cy * scale)), (round(ax * scale), round(ay * scale)), 0, 0, 360, 255, -1)
+    cv2.ellipse(
+        mask, (round(cx * scale), round(cy * scale)), (round(ax * scale), round(ay * scale)), 0, 0, 360, 255, -1
+    )
     return mask
 
 
@@ -43,7 +45,9 @@ def swap_face(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     side = target.shape[0]
     if target.shape[:2] != (side, side):
         raise ValueError(f"face chips must be square, got {target.shape[:2]}")
-    source = cv2.resize(source, (side, side), interpolation=cv2.INTER_AREA) if source.shape[:2] != (side, side) else source
+    source = (
+        cv2.resize(source, (side, side), interpolation=cv2.INTER_AREA) if source.shape[:2] != (side, side) else source
+    )
     mask = inner_face_mask(side)
     matched = match_colours(source, target, mask)
     x, y, w, h = cv2.boundingRect(mask)

@@ -45,8 +45,14 @@ def frame_scores(frames: list[Frame], detector: FakeDetector, crop: CropConfig) 
         gray = to_gray(frame.image)
         boxes = detect_faces(gray, crop)[:1]
         probability = detector.probabilities(gray, boxes)[0] if len(boxes) else None
-        scores.append({"frame": frame.index, "time_s": round(frame.time_s, 3), "face": len(boxes) > 0,
-                       "fake_probability": probability})
+        scores.append(
+            {
+                "frame": frame.index,
+                "time_s": round(frame.time_s, 3),
+                "face": len(boxes) > 0,
+                "fake_probability": probability,
+            }
+        )
     return scores
 
 
@@ -54,13 +60,21 @@ def video_score(scores: list[dict]) -> dict:
     """A video's score: the mean of its frames' fake probabilities, and their majority vote."""
     probabilities = np.array([s["fake_probability"] for s in scores if s["fake_probability"] is not None])
     if len(probabilities) == 0:
-        return {"frames": len(scores), "frames_with_face": 0, "fake_probability_mean": None,
-                "fake_vote_share": None, "predicted_mean": None, "predicted_vote": None}
+        return {
+            "frames": len(scores),
+            "frames_with_face": 0,
+            "fake_probability_mean": None,
+            "fake_vote_share": None,
+            "predicted_mean": None,
+            "predicted_vote": None,
+        }
     vote_share = float((probabilities >= 0.5).mean())
     mean = float(probabilities.mean())
     return {
-        "frames": len(scores), "frames_with_face": int(len(probabilities)),
-        "fake_probability_mean": round(mean, 6), "fake_vote_share": round(vote_share, 6),
+        "frames": len(scores),
+        "frames_with_face": int(len(probabilities)),
+        "fake_probability_mean": round(mean, 6),
+        "fake_vote_share": round(vote_share, 6),
         "predicted_mean": "fake" if mean >= 0.5 else "real",
         "predicted_vote": "fake" if vote_share > 0.5 else "real",
     }

@@ -41,8 +41,9 @@ class GenderModel:
         best = probabilities.argmax(axis=1)
         return [(self.classes[i], round(float(100 * p[i]), 2)) for i, p in zip(best, probabilities, strict=True)]
 
-    def faces(self, gray: np.ndarray, largest_only: bool = False, boxes: np.ndarray | None = None
-              ) -> list[FacePrediction]:
+    def faces(
+        self, gray: np.ndarray, largest_only: bool = False, boxes: np.ndarray | None = None
+    ) -> list[FacePrediction]:
         """Every face found in a grayscale image (or at the given boxes), largest first."""
         boxes = detect_faces(gray, self.crop) if boxes is None else boxes
         if largest_only:
@@ -63,5 +64,9 @@ def video_gender(frame_faces: list[list[FacePrediction]], classes: list[str]) ->
     # Each frame's probability of each gender (two classes: the other one has 100 - confidence).
     share = {g: np.mean([f.confidence if f.gender == g else 100 - f.confidence for f in faces]) for g in classes}
     gender = max(share, key=share.get)
-    return {"frames": len(frame_faces), "frames_with_face": len(faces), "gender": gender,
-            "confidence": round(float(share[gender]), 2)}
+    return {
+        "frames": len(frame_faces),
+        "frames_with_face": len(faces),
+        "gender": gender,
+        "confidence": round(float(share[gender]), 2),
+    }

@@ -47,8 +47,11 @@ def detection_rates(faces: pd.DataFrame, gender: GenderConfig) -> dict[str, dict
     rows = labelled_images(faces, gender)
     rows = rows[(rows["split"] == "test") | ~rows["dataset"].isin(gender.datasets)]
     return {
-        str(dataset): {"images": int(len(part)), "faces_found": int(part["face_found"].sum()),
-                       "detection_rate": round(float(part["face_found"].mean()), 6)}
+        str(dataset): {
+            "images": int(len(part)),
+            "faces_found": int(part["face_found"].sum()),
+            "detection_rate": round(float(part["face_found"].mean()), 6),
+        }
         for dataset, part in rows.groupby("dataset", sort=True)
     }
 
@@ -61,8 +64,9 @@ def undersample(rows: pd.DataFrame, columns: list[str], seed: int) -> pd.Index:
     """
     labelled = rows.dropna(subset=columns)
     if len(labelled) < len(rows):
-        log.info("balancing by %s leaves out %d training faces without a label", "+".join(columns),
-                 len(rows) - len(labelled))
+        log.info(
+            "balancing by %s leaves out %d training faces without a label", "+".join(columns), len(rows) - len(labelled)
+        )
     if labelled.empty:
         raise GenderDataError(f"no training face has a {'+'.join(columns)} label to balance by")
     groups = labelled.groupby(columns, sort=True, observed=True)
@@ -76,10 +80,16 @@ def select_training(rows: pd.DataFrame, gender: GenderConfig, seed: int) -> pd.D
     train = rows[rows["role"] == "train"]
     kept = train.index
     if gender.max_train_per_source:
-        kept = pd.Index(np.sort(np.concatenate([
-            part.sample(n=min(len(part), gender.max_train_per_source), random_state=seed).index
-            for _, part in train.groupby("dataset", sort=True)
-        ])))
+        kept = pd.Index(
+            np.sort(
+                np.concatenate(
+                    [
+                        part.sample(n=min(len(part), gender.max_train_per_source), random_state=seed).index
+                        for _, part in train.groupby("dataset", sort=True)
+                    ]
+                )
+            )
+        )
     if gender.balance != "none":
         kept = undersample(train.loc[kept], BALANCE_GROUPS[gender.balance], seed)
         log.info("balanced by %s: %d of %d training faces kept", gender.balance, len(kept), len(train))
@@ -92,5 +102,7 @@ def select_training(rows: pd.DataFrame, gender: GenderConfig, seed: int) -> pd.D
 
 def require_both_genders(rows: pd.DataFrame, gender: GenderConfig) -> None:
     if rows.loc[rows["role"] == "train", "gender"].nunique() < 2:
-        raise GenderDataError(f"no training faces of both genders in {list(gender.datasets)}: "
-                              "check gender.datasets, gender.min_age and filter.datasets")
+        raise GenderDataError(
+            f"no training faces of both genders in {list(gender.datasets)}: "
+            "check gender.datasets, gender.min_age and filter.datasets"
+        )

@@ -37,8 +37,9 @@ def video_gender_of(frames: list[Frame], model: GenderModel) -> dict:
     return video_gender(faces, model.classes)
 
 
-def readable_videos(videos: pd.DataFrame, every_s: float, max_frames: int, skipped: dict
-                    ) -> Iterator[tuple[Any, list[Frame]]]:
+def readable_videos(
+    videos: pd.DataFrame, every_s: float, max_frames: int, skipped: dict
+) -> Iterator[tuple[Any, list[Frame]]]:
     """Each readable video's row with its sampled frames, one video at a time; unreadable ones go to `skipped`."""
     for row in videos.itertuples():
         try:
@@ -55,20 +56,28 @@ def share(flags: list[bool]) -> float | None:
     return round(float(np.mean(flags)), 6) if flags else None
 
 
-def fake_videos(videos: pd.DataFrame, detector: FakeDetector, crop: CropConfig, every_s: float, max_frames: int
-                ) -> dict:
+def fake_videos(
+    videos: pd.DataFrame, detector: FakeDetector, crop: CropConfig, every_s: float, max_frames: int
+) -> dict:
     """Frame- and video-level fake scores on the labelled videos; unreadable ones are counted and named."""
     results, skipped = [], {}
     for row, frames in readable_videos(videos, every_s, max_frames, skipped):
         scores = frame_scores(frames, detector, crop)
         gender = None if pd.isna(row.gender) else row.gender
-        results.append({"path": row.path, "label": row.real_fake, "gender": gender, **video_score(scores),
-                        "frame_scores": scores})
+        results.append(
+            {"path": row.path, "label": row.real_fake, "gender": gender, **video_score(scores), "frame_scores": scores}
+        )
     scored = [r for r in results if r["predicted_mean"] is not None]
-    frames = [(s["fake_probability"] >= 0.5, r["label"] == "fake") for r in scored for s in r["frame_scores"]
-              if s["fake_probability"] is not None]
+    frames = [
+        (s["fake_probability"] >= 0.5, r["label"] == "fake")
+        for r in scored
+        for s in r["frame_scores"]
+        if s["fake_probability"] is not None
+    ]
     summary = {
-        "videos": len(videos), "scored": len(scored), "skipped": len(skipped),
+        "videos": len(videos),
+        "scored": len(scored),
+        "skipped": len(skipped),
         "without_face": len(results) - len(scored),
         "accuracy_mean": share([r["predicted_mean"] == r["label"] for r in scored]),
         "accuracy_vote": share([r["predicted_vote"] == r["label"] for r in scored]),
@@ -84,10 +93,13 @@ def gender_videos(videos: pd.DataFrame, model: GenderModel, every_s: float, max_
     results, skipped = [], {}
     for row, frames in readable_videos(videos, every_s, max_frames, skipped):
         label = None if pd.isna(row.gender) else row.gender
-        results.append({"path": row.path, "label": label, "real_fake": row.real_fake,
-                        **video_gender_of(frames, model)})
+        results.append({"path": row.path, "label": label, "real_fake": row.real_fake, **video_gender_of(frames, model)})
     scored = [r for r in results if r["gender"] is not None and r["label"] is not None]
-    summary = {"videos": len(videos), "scored": len(scored), "skipped": len(skipped),
-               "without_face": sum(r["gender"] is None for r in results),
-               "accuracy": share([r["gender"] == r["label"] for r in scored])}
+    summary = {
+        "videos": len(videos),
+        "scored": len(scored),
+        "skipped": len(skipped),
+        "without_face": sum(r["gender"] is None for r in results),
+        "accuracy": share([r["gender"] == r["label"] for r in scored]),
+    }
     return {"summary": summary, "videos": results, "skipped": skipped}

@@ -15,8 +15,9 @@ from pipeline.features.faces import face_features, fit_to_sample, load_crops, tr
 from pipeline.scoring import source_weights
 
 
-def gender_without(source: str, table: pd.DataFrame, crops: np.ndarray, features: FeaturesConfig, estimator,
-                   seed: int, batch_size: int) -> dict:
+def gender_without(
+    source: str, table: pd.DataFrame, crops: np.ndarray, features: FeaturesConfig, estimator, seed: int, batch_size: int
+) -> dict:
     """The feature chain and the classifier refitted on the training faces of every other source,
     scored on `source`'s held-out faces."""
     train = table[(table["role"] == "train") & (table["dataset"] != source)]
@@ -32,8 +33,16 @@ def gender_without(source: str, table: pd.DataFrame, crops: np.ndarray, features
     return {"n": int(len(test)), "n_train": int(len(train)), "accuracy": round(accuracy, 6)}
 
 
-def fake_without(source: str, table: pd.DataFrame, X: np.ndarray, y: np.ndarray, train: np.ndarray,
-                 test: np.ndarray, estimator, weighted: bool) -> dict:
+def fake_without(
+    source: str,
+    table: pd.DataFrame,
+    X: np.ndarray,
+    y: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    estimator,
+    weighted: bool,
+) -> dict:
     """The classifier refitted without `source`'s training rows; its held-out rows' share called fake."""
     of_source = (table["dataset"] == source).to_numpy()
     fit_rows, scored = train & ~of_source, test & of_source
@@ -45,5 +54,8 @@ def fake_without(source: str, table: pd.DataFrame, X: np.ndarray, y: np.ndarray,
     model = clone(estimator).fit(X[fit_rows], y[fit_rows], **params)
     share = float(np.mean(model.predict(X[scored]) == 1))
     is_fake = bool(y[scored][0] == 1)
-    return {"n": int(scored.sum()), "class": "fake" if is_fake else "real",
-            ("detection_rate" if is_fake else "false_alarm_rate"): round(share, 6)}
+    return {
+        "n": int(scored.sum()),
+        "class": "fake" if is_fake else "real",
+        ("detection_rate" if is_fake else "false_alarm_rate"): round(share, 6),
+    }

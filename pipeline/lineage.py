@@ -33,7 +33,8 @@ def directory_md5(path: Path) -> str:
     """DVC 3's hash of a directory: md5 of its sorted JSON listing of (md5, relpath), plus '.dir'."""
     entries = [
         {"md5": file_md5(file), "relpath": file.relative_to(path).as_posix()}
-        for file in path.rglob("*") if file.is_file()
+        for file in path.rglob("*")
+        if file.is_file()
     ]
     entries.sort(key=lambda entry: entry["relpath"])
     return hashlib.md5(json.dumps(entries, sort_keys=True).encode("utf-8")).hexdigest() + ".dir"
@@ -55,8 +56,11 @@ def dvc_md5(path: Path, recorded: dict | None = None, recorded_at: float = 0.0) 
         return file_md5(path)
     if recorded:
         stats = [file.stat() for file in path.rglob("*") if file.is_file()]
-        if (recorded.get("nfiles") == len(stats) and recorded.get("size") == sum(s.st_size for s in stats)
-                and all(s.st_mtime <= recorded_at for s in stats)):
+        if (
+            recorded.get("nfiles") == len(stats)
+            and recorded.get("size") == sum(s.st_size for s in stats)
+            and all(s.st_mtime <= recorded_at for s in stats)
+        ):
             return recorded["md5"]
     return directory_md5(path)
 
@@ -74,7 +78,7 @@ def stage_data_deps(stage: str, dvc_file: Path = Path("dvc.yaml")) -> list[str]:
         deps = []
         for dep in definition["do"].get("deps", []):
             dep = dep.replace("${key}", key)
-            for field_name, value in (item.items() if isinstance(item, dict) else []):
+            for field_name, value in item.items() if isinstance(item, dict) else []:
                 dep = dep.replace(f"${{item.{field_name}}}", str(value))
             deps.append(dep)
     return [dep for dep in deps if isinstance(dep, str) and dep.startswith("data/")]
@@ -92,22 +96,25 @@ def describe_inputs(paths: list[str]) -> list[StageInput]:
     """The DVC md5 of each existing path (relative to the working copy the stage runs in)."""
     lock = Path("dvc.lock")
     recorded, recorded_at = locked_outputs(lock), (lock.stat().st_mtime if lock.exists() else 0.0)
-    return [StageInput(path, dvc_md5(Path(path), recorded.get(path), recorded_at))
-            for path in paths if Path(path).exists()]
+    return [
+        StageInput(path, dvc_md5(Path(path), recorded.get(path), recorded_at)) for path in paths if Path(path).exists()
+    ]
 
 
 def log_inputs(mlflow, inputs: list[StageInput]) -> None:
     """Each input as an MLflow dataset of the active run: DVC path as source, DVC md5 as digest."""
     for item in inputs:
-        mlflow.log_input(MetaDataset(DvcDatasetSource(item.path, project_remote()), name=item.path,
-                                     digest=item.md5), context="input")
+        mlflow.log_input(
+            MetaDataset(DvcDatasetSource(item.path, project_remote()), name=item.path, digest=item.md5), context="input"
+        )
 
 
 def project_remote() -> str:
     """The repository's origin URL, or its path when it has none."""
     try:
-        return subprocess.run(["git", "remote", "get-url", "origin"], cwd=project_root(), capture_output=True,
-                              text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "remote", "get-url", "origin"], cwd=project_root(), capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return str(project_root())
 

@@ -46,9 +46,7 @@ def inspect_all(manifest: pd.DataFrame, filter_cfg: FilterConfig, compute: Compu
     paths = absolute_paths(manifest["path"].astype(str).tolist())
     inspect = partial(images.inspect_images, max_pixels=filter_cfg.max_pixels)
     with compute_backend(compute):
-        results = [
-            row for batch in map_batches(inspect, paths, compute.batch_size, "inspect") for row in batch
-        ]
+        results = [row for batch in map_batches(inspect, paths, compute.batch_size, "inspect") for row in batch]
     width, height, status = (np.array(column) for column in zip(*results, strict=True))
     status = np.where(status == images.OK, KEPT, status).astype(object)
     too_small = (status == KEPT) & (np.minimum(width, height) < filter_cfg.min_size)
@@ -61,7 +59,13 @@ def inspect_all(manifest: pd.DataFrame, filter_cfg: FilterConfig, compute: Compu
 def with_split(manifest: pd.DataFrame, test_size: float, seed: int) -> pd.DataFrame:
     """Assign train/test to kept rows, stratified by data set, label and group."""
     kept = manifest["status"] == KEPT
-    strata = manifest[["dataset", "gender", "race", "real_fake"]].astype(object).fillna("-").astype(str).agg("|".join, axis=1)
+    strata = (
+        manifest[["dataset", "gender", "race", "real_fake"]]
+        .astype(object)
+        .fillna("-")
+        .astype(str)
+        .agg("|".join, axis=1)
+    )
     groups = manifest["dataset"] + "/" + manifest["group"].fillna(manifest["path"])
     split = pd.Series(pd.NA, index=manifest.index, dtype="string")
     split[kept] = assign_split(strata[kept], groups[kept], test_size, seed)

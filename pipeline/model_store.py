@@ -58,8 +58,10 @@ def _task_record(loaded: LoadedModel, task: str) -> dict[str, Any]:
     record = loaded.record
     if record.get("task") != task:
         found = f"a {record['task']} model" if record.get("task") else "no genrec record (task, classes)"
-        raise ModelError(f"{loaded.source} is {found}, not a {task} model: "
-                         "give the model grid-search built for this task (data/models/<task>.joblib or its registry name)")
+        raise ModelError(
+            f"{loaded.source} is {found}, not a {task} model: "
+            "give the model grid-search built for this task (data/models/<task>.joblib or its registry name)"
+        )
     return record
 
 
@@ -75,19 +77,23 @@ def gender_model(loaded: LoadedModel, crop: CropConfig) -> GenderModel:
 def fake_detector(loaded: LoadedModel, spectrum: SpectrumConfig) -> FakeDetector:
     """The fake detector with the input definition it was validated on (the record's spectrum section)."""
     recorded = _task_record(loaded, "fake").get("spectrum") or {}
-    update = {key: recorded[key] for key in SPECTRUM_INPUT if key in recorded and recorded[key] != getattr(spectrum, key)}
+    update = {
+        key: recorded[key] for key in SPECTRUM_INPUT if key in recorded and recorded[key] != getattr(spectrum, key)
+    }
     return FakeDetector(loaded.model, spectrum.model_copy(update=update) if update else spectrum)
 
 
-def load_gender_model(spec: str | os.PathLike, crop: CropConfig, base: Path | None = None
-                      ) -> tuple[GenderModel, dict[str, Any]]:
+def load_gender_model(
+    spec: str | os.PathLike, crop: CropConfig, base: Path | None = None
+) -> tuple[GenderModel, dict[str, Any]]:
     """load_model + gender_model; also the record."""
     loaded = load_model(spec, base)
     return gender_model(loaded, crop), loaded.record
 
 
-def load_fake_detector(spec: str | os.PathLike, spectrum: SpectrumConfig, base: Path | None = None
-                       ) -> tuple[FakeDetector, dict[str, Any]]:
+def load_fake_detector(
+    spec: str | os.PathLike, spectrum: SpectrumConfig, base: Path | None = None
+) -> tuple[FakeDetector, dict[str, Any]]:
     """load_model + fake_detector; also the record."""
     loaded = load_model(spec, base)
     return fake_detector(loaded, spectrum), loaded.record

@@ -56,8 +56,16 @@ def candidate_search(candidate: dict, search: SearchConfig, seed: int, n_jobs: i
         from sklearn.experimental import enable_halving_search_cv  # noqa: F401
         from sklearn.model_selection import HalvingGridSearchCV
 
-        return HalvingGridSearchCV(pipeline, grid, cv=folds, scoring="accuracy", n_jobs=n_jobs, refit=False,
-                                   factor=search.halving_factor, random_state=seed)
+        return HalvingGridSearchCV(
+            pipeline,
+            grid,
+            cv=folds,
+            scoring="accuracy",
+            n_jobs=n_jobs,
+            refit=False,
+            factor=search.halving_factor,
+            random_state=seed,
+        )
     return GridSearchCV(pipeline, grid, cv=folds, scoring="accuracy", n_jobs=n_jobs, refit=False)
 
 
@@ -104,13 +112,20 @@ def weight_params(sample_weight: np.ndarray | None, rows=slice(None)) -> dict:
     return {} if sample_weight is None else {"clf__sample_weight": np.asarray(sample_weight)[rows]}
 
 
-def search_candidates(X: np.ndarray, y: np.ndarray, search: SearchConfig, seed: int, n_jobs: int = -1,
-                      sample_weight: np.ndarray | None = None) -> SearchResult:
+def search_candidates(
+    X: np.ndarray,
+    y: np.ndarray,
+    search: SearchConfig,
+    seed: int,
+    n_jobs: int = -1,
+    sample_weight: np.ndarray | None = None,
+) -> SearchResult:
     """Every configured candidate's search on the same rows and folds; the best CV accuracy wins."""
     rows = search_rows(y, search, seed)
     searches = {
-        name: candidate_search(candidate, search, seed, n_jobs).fit(X[rows], y[rows],
-                                                                    **weight_params(sample_weight, rows))
+        name: candidate_search(candidate, search, seed, n_jobs).fit(
+            X[rows], y[rows], **weight_params(sample_weight, rows)
+        )
         for name, candidate in search.candidates.items()
     }
     best_candidate = max(searches, key=lambda name: searches[name].best_score_)  # first wins ties
@@ -119,8 +134,15 @@ def search_candidates(X: np.ndarray, y: np.ndarray, search: SearchConfig, seed: 
     return SearchResult(best_candidate, params, float(best.best_score_), searches, int(len(rows)))
 
 
-def calibrated_fit(estimator, X: np.ndarray, y: np.ndarray, search: SearchConfig, seed: int,
-                   n_jobs: int = -1, sample_weight: np.ndarray | None = None) -> CalibratedClassifierCV:
+def calibrated_fit(
+    estimator,
+    X: np.ndarray,
+    y: np.ndarray,
+    search: SearchConfig,
+    seed: int,
+    n_jobs: int = -1,
+    sample_weight: np.ndarray | None = None,
+) -> CalibratedClassifierCV:
     """Refit on the whole training split with calibrated probabilities.
 
     ensemble=False: the calibration map is learnt on cross-validated scores and
@@ -141,8 +163,12 @@ def repeated_holdout(estimator, X: np.ndarray, y: np.ndarray, repeats: int, seed
     for repeat in range(repeats):
         train, test = train_test_split(np.arange(len(y)), test_size=0.2, random_state=seed + repeat)
         scores.append(float(clone(estimator).fit(X[train], y[train]).score(X[test], y[test])))
-    return {"repeats": repeats, "accuracy_mean": float(np.mean(scores)), "accuracy_std": float(np.std(scores)),
-            "accuracies": [round(score, 6) for score in scores]}
+    return {
+        "repeats": repeats,
+        "accuracy_mean": float(np.mean(scores)),
+        "accuracy_std": float(np.std(scores)),
+        "accuracies": [round(score, 6) for score in scores],
+    }
 
 
 def fake_probability(model, X: np.ndarray) -> np.ndarray:
@@ -196,6 +222,8 @@ def load_verified(path: Path) -> tuple[Any, dict[str, Any]]:
         raise ModelError(f"no trained model at {path}: run `dvc repro` to build it")
     record = json.loads(record_path.read_text(encoding="utf-8"))
     if sha256_of(path) != record.get("sha256"):
-        raise ModelError(f"{path} does not match the sha256 recorded in {record_path.name}: "
-                         "it changed after the pipeline wrote it; run `dvc repro` (or `dvc checkout`)")
+        raise ModelError(
+            f"{path} does not match the sha256 recorded in {record_path.name}: "
+            "it changed after the pipeline wrote it; run `dvc repro` (or `dvc checkout`)"
+        )
     return joblib.load(path), record

@@ -62,16 +62,21 @@ class TaskFiles:
     @classmethod
     def of(cls, task: str) -> TaskFiles:
         return cls(
-            model=MODELS / f"{task}.joblib", record=MODELS / f"{task}.json",
-            metrics=METRICS / f"{task}.json", videos=METRICS / f"{task}_videos.json",
+            model=MODELS / f"{task}.joblib",
+            record=MODELS / f"{task}.json",
+            metrics=METRICS / f"{task}.json",
+            videos=METRICS / f"{task}_videos.json",
             cv_results=METRICS / f"{task}_cv_results.csv",
-            roc=PLOTS / f"{task}_roc.csv", confusion=PLOTS / f"{task}_confusion.csv",
-            roc_figure=FIGURES / f"{task}_roc.png", confusion_figure=FIGURES / f"{task}_confusion.png",
+            roc=PLOTS / f"{task}_roc.csv",
+            confusion=PLOTS / f"{task}_confusion.csv",
+            roc_figure=FIGURES / f"{task}_roc.png",
+            confusion_figure=FIGURES / f"{task}_confusion.png",
         )
 
     def declared(self) -> Declared:
         return Declared(
-            outs=(self.model, self.record), metrics=(self.metrics, self.videos),
+            outs=(self.model, self.record),
+            metrics=(self.metrics, self.videos),
             plots=(self.cv_results, self.roc, self.confusion, self.roc_figure, self.confusion_figure),
         )
 
@@ -81,34 +86,47 @@ class TaskFiles:
 
 DOWNLOAD_METRICS = METRICS / "download.json"
 FILTER_METRICS, IMAGE_SIZES, IMAGE_SIZES_FIGURE = (
-    METRICS / "filter.json", PLOTS / "image_sizes.csv", FIGURES / "image_sizes.png",
+    METRICS / "filter.json",
+    PLOTS / "image_sizes.csv",
+    FIGURES / "image_sizes.png",
 )
 CROP_METRICS, FACE_CROPS_FIGURE = METRICS / "haar_crop.json", FIGURES / "face_crops.png"
 SPECTRUM_METRICS, SPECTRUM_PROFILES, SPECTRUM_FIGURE = (
-    METRICS / "spectrum.json", PLOTS / "spectrum_profiles.csv", FIGURES / "spectrum_profiles.png",
+    METRICS / "spectrum.json",
+    PLOTS / "spectrum_profiles.csv",
+    FIGURES / "spectrum_profiles.png",
 )
 EIGEN_METRICS, EIGEN_VARIANCE, EIGEN_VARIANCE_FIGURE, EIGENFACES_FIGURE = (
-    METRICS / "eigen.json", PLOTS / "eigen_variance.csv", FIGURES / "eigen_variance.png", FIGURES / "eigenfaces.png",
+    METRICS / "eigen.json",
+    PLOTS / "eigen_variance.csv",
+    FIGURES / "eigen_variance.png",
+    FIGURES / "eigenfaces.png",
 )
 TABLES = {"table1": METRICS / "table1.csv", "table2": METRICS / "table2.csv"}
 TABLES_MARKDOWN, EVALUATION_METRICS = METRICS / "tables.md", METRICS / "evaluation.json"
 CONFIDENCE_BY_CELL, CONFIDENCE_FIGURE, SWAPS_FIGURE = (
-    PLOTS / "confidence_by_cell.csv", FIGURES / "confidence_by_cell.png", FIGURES / "face_swaps.png",
+    PLOTS / "confidence_by_cell.csv",
+    FIGURES / "confidence_by_cell.png",
+    FIGURES / "face_swaps.png",
 )
 GRID_SEARCH_TASKS = ("gender", "fake")  # dvc.yaml's foreach
 
 STAGES: dict[str, Declared] = {
     "download": Declared(outs=(RAW,), metrics=(DOWNLOAD_METRICS,)),
-    "filter-small-images": Declared(outs=(MANIFEST,), metrics=(FILTER_METRICS,),
-                                    plots=(IMAGE_SIZES, IMAGE_SIZES_FIGURE)),
+    "filter-small-images": Declared(
+        outs=(MANIFEST,), metrics=(FILTER_METRICS,), plots=(IMAGE_SIZES, IMAGE_SIZES_FIGURE)
+    ),
     "haar-crop": Declared(outs=(CROPS, FACES), metrics=(CROP_METRICS,), plots=(FACE_CROPS_FIGURE,)),
-    "extract-spectrum": Declared(outs=(SPECTRUM,), metrics=(SPECTRUM_METRICS,),
-                                 plots=(SPECTRUM_PROFILES, SPECTRUM_FIGURE)),
-    "extract-eigen": Declared(outs=(EIGEN,), metrics=(EIGEN_METRICS,),
-                              plots=(EIGEN_VARIANCE, EIGEN_VARIANCE_FIGURE, EIGENFACES_FIGURE)),
+    "extract-spectrum": Declared(
+        outs=(SPECTRUM,), metrics=(SPECTRUM_METRICS,), plots=(SPECTRUM_PROFILES, SPECTRUM_FIGURE)
+    ),
+    "extract-eigen": Declared(
+        outs=(EIGEN,), metrics=(EIGEN_METRICS,), plots=(EIGEN_VARIANCE, EIGEN_VARIANCE_FIGURE, EIGENFACES_FIGURE)
+    ),
     **{f"grid-search@{task}": TaskFiles.of(task).declared() for task in GRID_SEARCH_TASKS},
     "evaluate-by-ethnicity": Declared(
-        outs=(ITEMS, TABLES_MARKDOWN), metrics=(EVALUATION_METRICS,),
+        outs=(ITEMS, TABLES_MARKDOWN),
+        metrics=(EVALUATION_METRICS,),
         plots=(*TABLES.values(), CONFIDENCE_BY_CELL, CONFIDENCE_FIGURE, SWAPS_FIGURE),
     ),
 }

@@ -59,7 +59,9 @@ def render(result: dict) -> str:
         x, y, w, h = face["box"]
         fake = face.get("fake_probability")
         shown = f"  p(fake) {100 * fake:.1f}%" if fake is not None else ""
-        lines.append(f"  face {number}: box x={x} y={y} w={w} h={h}  {face['gender']}  {face['confidence']:.1f}%{shown}")
+        lines.append(
+            f"  face {number}: box x={x} y={y} w={w} h={h}  {face['gender']}  {face['confidence']:.1f}%{shown}"
+        )
     return "\n".join(lines)
 
 

@@ -89,13 +89,27 @@ class Holder:
 
 def decide(model: str, version: str, challenger_score: float | None, champion: Holder | None) -> Decision:
     if champion is None:
-        return Decision(model, version, challenger_score, None, None, challenger_score is not None,
-                        "no champion yet" if challenger_score is not None else f"no {HELD_OUT_METRIC} to compare")
+        return Decision(
+            model,
+            version,
+            challenger_score,
+            None,
+            None,
+            challenger_score is not None,
+            "no champion yet" if challenger_score is not None else f"no {HELD_OUT_METRIC} to compare",
+        )
     champion_score = champion.score
     promoted = beats(challenger_score, champion_score)
     verb = "beats" if promoted else "does not beat"
-    return Decision(model, version, challenger_score, champion.version, champion_score, promoted,
-                    f"{HELD_OUT_METRIC} {challenger_score} {verb} champion v{champion.version}'s {champion_score}")
+    return Decision(
+        model,
+        version,
+        challenger_score,
+        champion.version,
+        champion_score,
+        promoted,
+        f"{HELD_OUT_METRIC} {challenger_score} {verb} champion v{champion.version}'s {champion_score}",
+    )
 
 
 def review_challenger(model: str) -> Decision:
@@ -114,8 +128,9 @@ def review_challenger(model: str) -> Decision:
     mlflow.set_tags(decision.as_tags())
     for key, value in decision.as_tags().items():
         client.set_model_version_tag(model, version, key, value)
-    log.info("%s v%s: %s -> %s", model, version, decision.reason,
-             CHAMPION if decision.promoted else f"stays {CHALLENGER}")
+    log.info(
+        "%s v%s: %s -> %s", model, version, decision.reason, CHAMPION if decision.promoted else f"stays {CHALLENGER}"
+    )
     return decision
 
 

@@ -30,8 +30,11 @@ def size_histogram_table(sizes: pd.DataFrame, bin_width: int = 10) -> pd.DataFra
     bins = (shorter // bin_width) * bin_width
     table = (
         pd.DataFrame({"dataset": sizes["dataset"].astype(str), "shorter_side": bins})
-        .value_counts().rename("images").reset_index()
-        .sort_values(["dataset", "shorter_side"]).reset_index(drop=True)
+        .value_counts()
+        .rename("images")
+        .reset_index()
+        .sort_values(["dataset", "shorter_side"])
+        .reset_index(drop=True)
     )
     return table
 
@@ -57,8 +60,14 @@ def _thumbnail(gray: np.ndarray, side: int) -> np.ndarray:
     return canvas
 
 
-def face_sheet(images: Sequence[np.ndarray], boxes: Sequence[Sequence[int]], crops: Sequence[np.ndarray],
-               path: str | Path, per_row: int = 4, side: int = 160) -> None:
+def face_sheet(
+    images: Sequence[np.ndarray],
+    boxes: Sequence[Sequence[int]],
+    crops: Sequence[np.ndarray],
+    path: str | Path,
+    per_row: int = 4,
+    side: int = 160,
+) -> None:
     """The paper's Figure 4: each image with its detected box, beside the crop."""
     tiles = []
     for gray, box, crop in zip(images, boxes, crops, strict=True):
@@ -87,7 +96,9 @@ def spectrum_figure(profiles: pd.DataFrame, path: str | Path) -> None:
     for label, rows in profiles.groupby("class", sort=True):
         colour = colours.get(str(label), None)
         ax.plot(rows["frequency"], rows["mean"], color=colour, label=str(label).capitalize(), linewidth=2, alpha=0.6)
-        ax.fill_between(rows["frequency"], rows["mean"] - rows["std"], rows["mean"] + rows["std"], color=colour, alpha=0.2)
+        ax.fill_between(
+            rows["frequency"], rows["mean"] - rows["std"], rows["mean"] + rows["std"], color=colour, alpha=0.2
+        )
     ax.set_xlabel("Spatial frequency")
     ax.set_ylabel("Power spectrum (normalised)")
     ax.set_title("Azimuthally averaged 1D power spectrum")
@@ -110,8 +121,15 @@ def confusion_figure(counts: np.ndarray, labels: Sequence[str], title: str, path
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.imshow(counts, cmap="Blues")
     for (row, column), value in np.ndenumerate(counts):
-        ax.text(column, row, str(value), ha="center", va="center",
-                color="white" if value > counts.max() / 2 else "black", fontsize=14)
+        ax.text(
+            column,
+            row,
+            str(value),
+            ha="center",
+            va="center",
+            color="white" if value > counts.max() / 2 else "black",
+            fontsize=14,
+        )
     ax.set_xticks(range(len(labels)), labels)
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("predicted")
@@ -158,8 +176,15 @@ def confidence_figure(bars: pd.DataFrame, titles: dict[str, str], path: str | Pa
     for offset, table in enumerate(tables):
         rows = bars[bars["table"] == table].set_index("cell").reindex(cells)
         positions = np.arange(len(cells)) + (offset - (len(tables) - 1) / 2) * width
-        ax.bar(positions, rows["confidence_mean"].astype(float), width, yerr=rows["confidence_std"].astype(float),
-               capsize=3, label=titles.get(table, table), alpha=0.8)
+        ax.bar(
+            positions,
+            rows["confidence_mean"].astype(float),
+            width,
+            yerr=rows["confidence_std"].astype(float),
+            capsize=3,
+            label=titles.get(table, table),
+            alpha=0.8,
+        )
     ax.set_xticks(range(len(cells)), cells, rotation=30, ha="right")
     ax.set_ylim(50, 100)
     ax.set_ylabel("confidence (%)")
@@ -171,8 +196,10 @@ def confidence_figure(bars: pd.DataFrame, titles: dict[str, str], path: str | Pa
 
 def swap_sheet(triples: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], path: str | Path, side: int = 160) -> None:
     """Face swaps for a reader to judge: each row source | target | swap."""
-    rows = [np.hstack([cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA) for image in triple])
-            for triple in triples]
+    rows = [
+        np.hstack([cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA) for image in triple])
+        for triple in triples
+    ]
     header = np.full((24, 3 * side, 3), 255, np.uint8)
     for column, label in enumerate(("source", "target", "swap")):
         cv2.putText(header, label, (column * side + 8, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)

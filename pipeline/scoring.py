@@ -20,24 +20,30 @@ def accuracy_by(table: pd.DataFrame, column: str, y: np.ndarray, predicted: np.n
     """Accuracy per value of `column` (rows without a value are left out)."""
     correct = pd.Series(np.asarray(y) == np.asarray(predicted), index=table.index)
     known = table[column].notna()
-    return {str(value): round(float(correct[members.index].mean()), 6)
-            for value, members in table[known].groupby(column, sort=True)}
+    return {
+        str(value): round(float(correct[members.index].mean()), 6)
+        for value, members in table[known].groupby(column, sort=True)
+    }
 
 
 def gap(by_group: dict[str, float]) -> float | None:
     return round(max(by_group.values()) - min(by_group.values()), 6) if by_group else None
 
 
-def gender_by_source(table: pd.DataFrame, y: np.ndarray, predicted: np.ndarray,
-                     detection: dict[str, dict]) -> dict[str, dict]:
+def gender_by_source(
+    table: pd.DataFrame, y: np.ndarray, predicted: np.ndarray, detection: dict[str, dict]
+) -> dict[str, dict]:
     """heldout.<source>: accuracy over the faces found, balanced accuracy, n, and the detection rate."""
     figures = {}
     for source, rows in table.groupby("dataset", sort=True):
         at = table.index.get_indexer(rows.index)
         truth, guess = y[at], predicted[at]
-        entry = {"accuracy": round(float(accuracy_score(truth, guess)), 6),
-                 "balanced_accuracy": round(float(balanced_accuracy_score(truth, guess)), 6),
-                 "n": int(len(rows)), **detection.get(str(source), {})}
+        entry = {
+            "accuracy": round(float(accuracy_score(truth, guess)), 6),
+            "balanced_accuracy": round(float(balanced_accuracy_score(truth, guess)), 6),
+            "n": int(len(rows)),
+            **detection.get(str(source), {}),
+        }
         if source in GROUPED_SOURCES:
             by_group = accuracy_by(rows, "ethnicity", truth, guess)
             entry |= {"accuracy_by_group": by_group, "accuracy_gap": gap(by_group)}
@@ -53,8 +59,11 @@ def fake_by_source(table: pd.DataFrame, proba: np.ndarray, threshold: float = 0.
         at = table.index.get_indexer(rows.index)
         is_fake = rows["real_fake"].iloc[0] == "fake"
         share = round(float(called_fake[at].mean()), 6)
-        figures[str(source)] = {"class": "fake" if is_fake else "real", "n": int(len(rows)),
-                                ("detection_rate" if is_fake else "false_alarm_rate"): share}
+        figures[str(source)] = {
+            "class": "fake" if is_fake else "real",
+            "n": int(len(rows)),
+            ("detection_rate" if is_fake else "false_alarm_rate"): share,
+        }
     return figures
 
 

@@ -35,7 +35,7 @@ from pipeline.errors import GenrecError
 from pipeline.tracking import EXPERIMENT, local_tracking_uri, project_root
 
 BUCKET = "genrec"
-DVC_REMOTE = "team"                      # its url, s3://genrec/dvc, is in .dvc/config (in git)
+DVC_REMOTE = "team"  # its url, s3://genrec/dvc, is in .dvc/config (in git)
 ARTIFACTS = f"s3://{BUCKET}/mlartifacts"
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 120
@@ -88,18 +88,27 @@ def credentials(folder: Path) -> dict[str, str]:
 
 def s3_identities(keys: dict[str, str]) -> dict:
     """SeaweedFS's -s3.config: one identity with these keys, allowed everything."""
-    return {"identities": [{
-        "name": "genrec",
-        "credentials": [{"accessKey": keys["access_key_id"], "secretKey": keys["secret_access_key"]}],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-    }]}
+    return {
+        "identities": [
+            {
+                "name": "genrec",
+                "credentials": [{"accessKey": keys["access_key_id"], "secretKey": keys["secret_access_key"]}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+        ]
+    }
 
 
 def s3_client(services: Services, keys: dict[str, str]):
     import boto3
 
-    return boto3.client("s3", endpoint_url=services.s3_endpoint, region_name="us-east-1",
-                        aws_access_key_id=keys["access_key_id"], aws_secret_access_key=keys["secret_access_key"])
+    return boto3.client(
+        "s3",
+        endpoint_url=services.s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=keys["access_key_id"],
+        aws_secret_access_key=keys["secret_access_key"],
+    )
 
 
 def record_path(folder: Path) -> Path:
@@ -129,8 +138,15 @@ def alive(pid: int, name: str) -> bool:
 def launch(name: str, command: list[str], folder: Path, env: dict[str, str]) -> subprocess.Popen:
     """Start `command` in its own session (its own process group), output to <name>.log."""
     with open(folder / f"{name}.log", "ab") as log_file:
-        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                                env=env, cwd=folder, start_new_session=True)
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=folder,
+            start_new_session=True,
+        )
 
 
 def wait_until(ready, what: str, log_file: Path, process: subprocess.Popen) -> None:
@@ -150,32 +166,59 @@ def wait_until(ready, what: str, log_file: Path, process: subprocess.Popen) -> N
 def weed_command(services: Services, folder: Path) -> list[str]:
     ports = services.internal_ports
     return [
-        str(Path(sys.executable).parent / "weed"), "server", f"-dir={folder / 'weed'}",
-        f"-ip={HOST}", f"-ip.bind={HOST}",
-        f"-master.port={ports['master']}", f"-master.port.grpc={ports['master_grpc']}",
-        f"-volume.port={ports['volume']}", f"-volume.port.grpc={ports['volume_grpc']}",
-        "-filer", f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer_grpc']}",
-        "-s3", f"-s3.port={services.s3_port}", f"-s3.port.grpc={ports['s3_grpc']}",
-        "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={folder / 's3.json'}",
-        "-master.volumeSizeLimitMB=256", "-volume.max=0",
+        str(Path(sys.executable).parent / "weed"),
+        "server",
+        f"-dir={folder / 'weed'}",
+        f"-ip={HOST}",
+        f"-ip.bind={HOST}",
+        f"-master.port={ports['master']}",
+        f"-master.port.grpc={ports['master_grpc']}",
+        f"-volume.port={ports['volume']}",
+        f"-volume.port.grpc={ports['volume_grpc']}",
+        "-filer",
+        f"-filer.port={ports['filer']}",
+        f"-filer.port.grpc={ports['filer_grpc']}",
+        "-s3",
+        f"-s3.port={services.s3_port}",
+        f"-s3.port.grpc={ports['s3_grpc']}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-s3.config={folder / 's3.json'}",
+        "-master.volumeSizeLimitMB=256",
+        "-volume.max=0",
     ]
 
 
 def mlflow_command(services: Services, folder: Path) -> list[str]:
     return [
-        str(Path(sys.executable).parent / "mlflow"), "server", "--host", HOST, "--port", str(services.mlflow_port),
-        "--backend-store-uri", f"sqlite:///{folder / 'mlflow' / 'mlflow.db'}",
-        "--artifacts-destination", ARTIFACTS, "--serve-artifacts", "--workers", "1",
+        str(Path(sys.executable).parent / "mlflow"),
+        "server",
+        "--host",
+        HOST,
+        "--port",
+        str(services.mlflow_port),
+        "--backend-store-uri",
+        f"sqlite:///{folder / 'mlflow' / 'mlflow.db'}",
+        "--artifacts-destination",
+        ARTIFACTS,
+        "--serve-artifacts",
+        "--workers",
+        "1",
     ]
 
 
 def store_env(services: Services, keys: dict[str, str]) -> dict[str, str]:
     """What MLflow's server needs to write its artifacts to the store."""
-    return {**os.environ, "MLFLOW_S3_ENDPOINT_URL": services.s3_endpoint, "AWS_ACCESS_KEY_ID": keys["access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": keys["secret_access_key"], "AWS_DEFAULT_REGION": "us-east-1",
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-            # No background job runner (it starts a dozen worker processes that genrec never uses).
-            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    return {
+        **os.environ,
+        "MLFLOW_S3_ENDPOINT_URL": services.s3_endpoint,
+        "AWS_ACCESS_KEY_ID": keys["access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": keys["secret_access_key"],
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        # No background job runner (it starts a dozen worker processes that genrec never uses).
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
 
 
 def store_ready(services: Services, keys: dict[str, str]) -> bool:
@@ -226,8 +269,10 @@ def start(folder: Path, s3_port: int | None = None, mlflow_port: int | None = No
     services = load_record(folder)
     if services is None:
         services = Services(str(folder), port_or_free(s3_port, 8333), port_or_free(mlflow_port, 5000))
-        services.internal_ports = {name: free_port() for name in ("master", "master_grpc", "volume", "volume_grpc",
-                                                                  "filer", "filer_grpc", "s3_grpc")}
+        services.internal_ports = {
+            name: free_port()
+            for name in ("master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc", "s3_grpc")
+        }
     try:
         if not alive(services.pids.get("weed", -1), "weed"):
             start_store(services, folder, keys)
@@ -285,10 +330,17 @@ def stop(folder: Path) -> None:
 def configure_dvc(services: Services, repo: Path) -> None:
     """The store's endpoint and keys for the `team` remote, in .dvc/config.local (never in git)."""
     keys = credentials(Path(services.folder))
-    for option, value in (("endpointurl", services.s3_endpoint), ("access_key_id", keys["access_key_id"]),
-                          ("secret_access_key", keys["secret_access_key"])):
-        done = subprocess.run([str(Path(sys.executable).parent / "dvc"), "remote", "modify", "--local", DVC_REMOTE,
-                               option, value], cwd=repo, capture_output=True, text=True)
+    for option, value in (
+        ("endpointurl", services.s3_endpoint),
+        ("access_key_id", keys["access_key_id"]),
+        ("secret_access_key", keys["secret_access_key"]),
+    ):
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "dvc"), "remote", "modify", "--local", DVC_REMOTE, option, value],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             raise ServiceError(f"could not configure DVC remote '{DVC_REMOTE}' in {repo}: {done.stderr.strip()}")
 
@@ -311,8 +363,18 @@ def open_ui(port: int) -> int:
         return 0
     store = local_tracking_uri()
     base = f"http://{HOST}:{port}"
-    ui = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "ui", "--host", HOST, "--port", str(port),
-                           "--backend-store-uri", store])
+    ui = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "ui",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            store,
+        ]
+    )
     try:
         wait_until(lambda: http_ok(f"{base}/health"), "mlflow ui", Path("(its output above)"), ui)
         url = experiment_url(base, store)
@@ -329,8 +391,9 @@ def exports(services: Services) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.services", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.services", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("action", choices=["start", "stop", "status", "env", "dvc-remote", "ui"])
     parser.add_argument("--s3-port", type=int, help="S3 port (default 8333; 0: any free port)")
     parser.add_argument("--mlflow-port", type=int, help="MLflow port (default 5000; 0: any free port)")

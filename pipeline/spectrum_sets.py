@@ -59,8 +59,10 @@ def spectra_from_faces(rows: pd.DataFrame, cfg: Config) -> np.ndarray:
 def spectra_from_crops(rows: pd.DataFrame, cfg: Config, crops: np.ndarray) -> np.ndarray:
     features = np.full((len(rows), cfg.spectrum.n_points), np.nan)
     found = np.flatnonzero(rows["face_found"].to_numpy())
-    parts = [spectra_of_images(list(crops[rows["crop_index"].to_numpy()[part]]), cfg.spectrum.n_points)
-             for part in batches(list(found), cfg.compute.batch_size)]
+    parts = [
+        spectra_of_images(list(crops[rows["crop_index"].to_numpy()[part]]), cfg.spectrum.n_points)
+        for part in batches(list(found), cfg.compute.batch_size)
+    ]
     if parts:
         features[found] = np.concatenate(parts)
     return features
@@ -80,8 +82,10 @@ def spectrum_table(rows: pd.DataFrame, features: np.ndarray, columns: list[str])
     figures count them per source."""
     has_input = ~np.isnan(features).any(axis=1)
     return pd.concat(
-        [rows[LABEL_COLUMNS].reset_index(drop=True).assign(has_input=has_input),
-         pd.DataFrame(features, columns=columns)],
+        [
+            rows[LABEL_COLUMNS].reset_index(drop=True).assign(has_input=has_input),
+            pd.DataFrame(features, columns=columns),
+        ],
         axis=1,
     )
 
@@ -91,10 +95,16 @@ def class_profiles(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     frames = []
     for label, rows in table.groupby("real_fake", sort=True):
         values = rows[columns].to_numpy()
-        frames.append(pd.DataFrame({
-            "frequency": np.arange(len(columns)), "class": label,
-            "mean": values.mean(axis=0).round(8), "std": values.std(axis=0).round(8),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "frequency": np.arange(len(columns)),
+                    "class": label,
+                    "mean": values.mean(axis=0).round(8),
+                    "std": values.std(axis=0).round(8),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 

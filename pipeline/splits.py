@@ -29,6 +29,8 @@ def cap_per_group(rows: pd.DataFrame, columns: list[str], limit: int | None, see
     """A seeded sample of at most `limit` rows of every group (by `columns`), in the original order."""
     if not limit:
         return rows
-    kept = [group.sample(n=min(len(group), limit), random_state=seed)
-            for _, group in rows.groupby(columns, sort=True, observed=True)]
+    kept = [
+        group.sample(n=min(len(group), limit), random_state=seed)
+        for _, group in rows.groupby(columns, sort=True, observed=True)
+    ]
     return pd.concat(kept).sort_index() if kept else rows

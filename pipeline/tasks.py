@@ -101,24 +101,37 @@ def tune(task: str, data: TaskData, X: np.ndarray, seed: int, n_jobs: int) -> Tu
     """Search every candidate, refit the best with calibrated probabilities, score every candidate's refit."""
     search_cfg, y, train, test = data.search, data.y, data.train, data.test
     result = search_candidates(X[train], y[train], search_cfg, seed, n_jobs, data.weight)
-    log.info("%s: CV %.4f with %s %s; refitting on %d rows", task, result.best_score, result.best_candidate,
-             result.best_params, int(train.sum()))
+    log.info(
+        "%s: CV %.4f with %s %s; refitting on %d rows",
+        task,
+        result.best_score,
+        result.best_candidate,
+        result.best_params,
+        int(train.sum()),
+    )
     model = calibrated_fit(result.estimator(), X[train], y[train], search_cfg, seed, n_jobs, data.weight)
     proba = fake_probability(model, X[test])
     test_metrics = evaluate(y[test], proba)
 
     candidates = {}
     for name, search in result.searches.items():
-        fitted = model if name == result.best_candidate else calibrated_fit(
-            result.estimator(name), X[train], y[train], search_cfg, seed, n_jobs, data.weight
+        fitted = (
+            model
+            if name == result.best_candidate
+            else calibrated_fit(result.estimator(name), X[train], y[train], search_cfg, seed, n_jobs, data.weight)
         )
         candidates[name] = {
             "cv_score": float(search.best_score_),
             "test_accuracy": evaluate(y[test], fake_probability(fitted, X[test]))["accuracy"],
         }
     metrics = {
-        "cv": {"best_score": result.best_score, "best_params": result.best_params, "best_candidate": result.best_candidate,
-               "searched_rows": result.searched_rows, "strategy": search_cfg.strategy},
+        "cv": {
+            "best_score": result.best_score,
+            "best_params": result.best_params,
+            "best_candidate": result.best_candidate,
+            "searched_rows": result.searched_rows,
+            "strategy": search_cfg.strategy,
+        },
         "train": evaluate(y[train], fake_probability(model, X[train])),
         "test": test_metrics,
         "candidates": candidates,
@@ -135,21 +148,29 @@ def gender_extras(cfg: Config, data: TaskData, tuned: Tuned, X: np.ndarray) -> d
     detection = detection_rates(pd.read_parquet(require(FACES)), cfg.gender)
     by_ethnicity = accuracy_by(test, "ethnicity", data.y[data.test], predicted)
     extras = {
-        "test": {"accuracy_by_group": by_ethnicity, "accuracy_gap": gap(by_ethnicity),
-                 "accuracy_by_gender": accuracy_by(test, "gender", data.y[data.test], predicted)},
+        "test": {
+            "accuracy_by_group": by_ethnicity,
+            "accuracy_gap": gap(by_ethnicity),
+            "accuracy_by_gender": accuracy_by(test, "gender", data.y[data.test], predicted),
+        },
         "heldout": gender_by_source(test, data.y[data.test], predicted, detection),
-        "cross_dataset": {}, "leave_one_out": {},
+        "cross_dataset": {},
+        "leave_one_out": {},
     }
     cross = data.table[data.table["role"] == "cross"]
     for dataset, rows in cross.groupby("dataset", sort=True):
         y = (rows["gender"] == TASKS["gender"].classes[1]).astype(int).to_numpy()
-        extras["cross_dataset"][str(dataset)] = {**evaluate(y, model.predict_proba(rows[data.columns].to_numpy())[:, 1]),
-                                                 "n": int(len(rows)), **detection.get(str(dataset), {})}
+        extras["cross_dataset"][str(dataset)] = {
+            **evaluate(y, model.predict_proba(rows[data.columns].to_numpy())[:, 1]),
+            "n": int(len(rows)),
+            **detection.get(str(dataset), {}),
+        }
     crops = np.load(require(CROPS), mmap_mode="r")
     for source in cfg.gender.leave_one_out:
         log.info("leave-one-out: refitting without %s", source)
-        extras["leave_one_out"][source] = gender_without(source, data.table, crops, cfg.features, estimator,
-                                                         cfg.seed, cfg.compute.batch_size)
+        extras["leave_one_out"][source] = gender_without(
+            source, data.table, crops, cfg.features, estimator, cfg.seed, cfg.compute.batch_size
+        )
     return extras
 
 
@@ -158,8 +179,9 @@ def fake_extras(cfg: Config, data: TaskData, tuned: Tuned, X: np.ndarray) -> dic
     estimator = tuned.result.estimator()
     extras = {"heldout": fake_by_source(data.table[data.test], tuned.proba), "leave_one_out": {}}
     for source in cfg.spectrum.leave_one_out:
-        extras["leave_one_out"][source] = fake_without(source, data.table, X, data.y, data.train, data.test,
-                                                       estimator, weighted=True)
+        extras["leave_one_out"][source] = fake_without(
+            source, data.table, X, data.y, data.train, data.test, estimator, weighted=True
+        )
     if data.search.repeated_splits:
         extras["repeated_splits"] = repeated_holdout(estimator, X, data.y, data.search.repeated_splits, cfg.seed)
     return extras
@@ -167,9 +189,14 @@ def fake_extras(cfg: Config, data: TaskData, tuned: Tuned, X: np.ndarray) -> dic
 
 def class_profiles(X: np.ndarray, y: np.ndarray, classes: list[str]) -> dict:
     """Mean and standard deviation of the feature rows of each class (the seed's spectrum picture)."""
-    return {name: {"mean": np.round(X[y == label].mean(axis=0), 5).tolist(),
-                   "std": np.round(X[y == label].std(axis=0), 5).tolist()}
-            for label, name in enumerate(classes) if (y == label).any()}
+    return {
+        name: {
+            "mean": np.round(X[y == label].mean(axis=0), 5).tolist(),
+            "std": np.round(X[y == label].std(axis=0), 5).tolist(),
+        }
+        for label, name in enumerate(classes)
+        if (y == label).any()
+    }
 
 
 def crops_of(rows: pd.DataFrame, crops: np.ndarray) -> np.ndarray:
@@ -181,17 +208,25 @@ def served_gender(cfg: Config, data: TaskData, tuned: Tuned, X: np.ndarray, info
     # The served model starts from the face crop: the fitted features, then the classifier.
     transformer, record = load_verified(EIGEN_TRANSFORMER)
     served = Pipeline([("features", transformer), ("classifier", tuned.model)])
-    info = info | {"input": "face crop", "input_size": record["input_size"], "features": record["blocks"],
-                   "crop": cfg.section_dump("crop")}
+    info = info | {
+        "input": "face crop",
+        "input_size": record["input_size"],
+        "features": record["blocks"],
+        "crop": cfg.section_dump("crop"),
+    }
     example = crops_of(data.table[data.train].head(20), np.load(require(CROPS), mmap_mode="r"))
     return Served(served, info, example)
 
 
 def served_fake(cfg: Config, data: TaskData, tuned: Tuned, X: np.ndarray, info: dict) -> Served:
     # What a person is told travels with the model: the held-out figures and the training classes' spectra.
-    info = info | {"input": "spectrum", "features": data.columns, "spectrum": cfg.section_dump("spectrum"),
-                   "validation": {"heldout": tuned.metrics["heldout"], "roc_auc": tuned.metrics["test"].get("roc_auc")},
-                   "profiles": class_profiles(X[data.train], data.y[data.train], list(TASKS["fake"].classes))}
+    info = info | {
+        "input": "spectrum",
+        "features": data.columns,
+        "spectrum": cfg.section_dump("spectrum"),
+        "validation": {"heldout": tuned.metrics["heldout"], "roc_auc": tuned.metrics["test"].get("roc_auc")},
+        "profiles": class_profiles(X[data.train], data.y[data.train], list(TASKS["fake"].classes)),
+    }
     return Served(tuned.model, info, X[data.train][:20])
 
 
@@ -206,8 +241,9 @@ def videos_of_fake(cfg: Config, served: Served) -> dict:
     """The labelled videos' fake scores by the served model (spectrum.videos)."""
     videos = cfg.spectrum.videos
     detector = FakeDetector(served.model, cfg.spectrum)
-    return fake_videos(read_videos(cfg.datasets[videos.dataset], RAW), detector, cfg.crop, videos.every_s,
-                       videos.max_frames)
+    return fake_videos(
+        read_videos(cfg.datasets[videos.dataset], RAW), detector, cfg.crop, videos.every_s, videos.max_frames
+    )
 
 
 @dataclass(frozen=True)
@@ -226,8 +262,24 @@ class Task:
 
 COMMON_SECTIONS = ("seed", "models", "spectrum", "crop", "compute")
 TASKS: dict[str, Task] = {
-    "fake": Task(("real", "fake"), "genrec-fakeface", COMMON_SECTIONS, lambda cfg: cfg.fake_search, fake_task,
-                 fake_extras, served_fake, videos_of_fake),
-    "gender": Task(("female", "male"), "genrec-gender", (*COMMON_SECTIONS, "features", "gender"),
-                   lambda cfg: cfg.gender_search, gender_task, gender_extras, served_gender, videos_of_gender),
+    "fake": Task(
+        ("real", "fake"),
+        "genrec-fakeface",
+        COMMON_SECTIONS,
+        lambda cfg: cfg.fake_search,
+        fake_task,
+        fake_extras,
+        served_fake,
+        videos_of_fake,
+    ),
+    "gender": Task(
+        ("female", "male"),
+        "genrec-gender",
+        (*COMMON_SECTIONS, "features", "gender"),
+        lambda cfg: cfg.gender_search,
+        gender_task,
+        gender_extras,
+        served_gender,
+        videos_of_gender,
+    ),
 }

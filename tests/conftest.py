@@ -16,8 +16,9 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 @pytest.fixture(scope="session")
 def mirror() -> Path:
     if not (MIRROR / "README.md").is_file():
-        pytest.fail(f"the dataset mirror is not at {MIRROR}: "
-                    "put ../shared beside the checkout or set GENREC_DATA_MIRROR")
+        pytest.fail(
+            f"the dataset mirror is not at {MIRROR}: put ../shared beside the checkout or set GENREC_DATA_MIRROR"
+        )
     return MIRROR
 
 
@@ -69,8 +70,14 @@ def trained(tmp_path_factory, raw) -> Path:
     for name in ("utkface", "lfw", "celeba", "dcgan"):
         (work / "data" / "raw" / name).symlink_to(raw / name)
     params = trained_params()
-    for stage, args in [("filter_small_images", []), ("haar_crop", []), ("extract_eigen", []),
-                        ("grid_search", ["gender"]), ("extract_spectrum", []), ("grid_search", ["fake"])]:
+    for stage, args in [
+        ("filter_small_images", []),
+        ("haar_crop", []),
+        ("extract_eigen", []),
+        ("grid_search", ["gender"]),
+        ("extract_spectrum", []),
+        ("grid_search", ["fake"]),
+    ]:
         result = run_stage(stage, work, params, args=args)
         assert result.returncode == 0, f"{stage} {args}: {result.stderr[-3000:]}"
     return work

@@ -41,13 +41,26 @@ def base_params(**overrides) -> dict:
 def trained_params() -> dict:
     """Smoke params for a small real project: 1,500 UTKFace, LFW, CelebA and DCGAN images each, no videos."""
     params = base_params()
-    params["filter"] = {**params["filter"], "datasets": ["utkface", "lfw", "celeba", "dcgan"],
-                        "max_per_dataset": UTK_SAMPLE}
-    params["spectrum"] = {**params["spectrum"], "videos": None, "max_per_source": 150,
-                          "datasets": ["celeba", "utkface", "lfw", "dcgan"], "leave_one_out": ["lfw"]}
+    params["filter"] = {
+        **params["filter"],
+        "datasets": ["utkface", "lfw", "celeba", "dcgan"],
+        "max_per_dataset": UTK_SAMPLE,
+    }
+    params["spectrum"] = {
+        **params["spectrum"],
+        "videos": None,
+        "max_per_source": 150,
+        "datasets": ["celeba", "utkface", "lfw", "dcgan"],
+        "leave_one_out": ["lfw"],
+    }
     # UTKFace and CelebA train and are held out; LFW is only evaluated on (and left out of nothing).
-    params["gender"] = {**params["gender"], "datasets": ["utkface", "celeba"], "cross_datasets": ["lfw"],
-                        "leave_one_out": ["celeba"], "max_train_per_source": None}
+    params["gender"] = {
+        **params["gender"],
+        "datasets": ["utkface", "celeba"],
+        "cross_datasets": ["lfw"],
+        "leave_one_out": ["celeba"],
+        "max_train_per_source": None,
+    }
     params["models"]["gender"]["candidates"]["svm_rbf"]["grid"] = {"kernel": ["rbf"], "C": [1, 10], "gamma": [0.003]}
     return params
 

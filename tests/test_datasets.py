@@ -122,11 +122,14 @@ def wiki_mat(path, rows):
 
 def test_imdb_wiki_reader_on_a_mat_with_the_real_structure(tmp_path):
     # MATLAB datenum 723671 is 1981-05-05; photo taken 2009 -> age 28.
-    wiki_mat(tmp_path / "wiki.mat", [
-        (723671.0, 2009.0, "17/10000217_1981-05-05_2009.jpg", 1.0, "Sami Jauhojärvi"),
-        (703186.0, 1964.0, "48/10000548_1925-04-04_1964.jpg", 0.0, "Dorothy"),
-        (711677.0, 2008.0, "12/100012_1948-07-03_2008.jpg", np.nan, "Unknown"),
-    ])
+    wiki_mat(
+        tmp_path / "wiki.mat",
+        [
+            (723671.0, 2009.0, "17/10000217_1981-05-05_2009.jpg", 1.0, "Sami Jauhojärvi"),
+            (703186.0, 1964.0, "48/10000548_1925-04-04_1964.jpg", 0.0, "Dorothy"),
+            (711677.0, 2008.0, "12/100012_1948-07-03_2008.jpg", np.nan, "Unknown"),
+        ],
+    )
     frame = read_dataset("imdb_wiki", tmp_path, "imdb_wiki")
     check_schema(frame)
     by_file = frame.set_index(frame["path"].str.rsplit("/", n=1).str[-1])
@@ -149,8 +152,10 @@ def test_fakeavceleb_metadata_counts(fakeavceleb_csv):
     assert list(frame.columns) == list(COLUMNS)
     assert len(frame) == 21566
     assert frame["subset"].value_counts().to_dict() == {
-        "FakeVideo-FakeAudio": 10857, "FakeVideo-RealAudio": 9709,
-        "RealVideo-FakeAudio": 500, "RealVideo-RealAudio": 500,
+        "FakeVideo-FakeAudio": 10857,
+        "FakeVideo-RealAudio": 9709,
+        "RealVideo-FakeAudio": 500,
+        "RealVideo-RealAudio": 500,
     }
     real = frame[frame["subset"] == "RealVideo-RealAudio"]
     assert set(real.groupby(["race", "gender"]).size()) == {50}
@@ -163,8 +168,9 @@ def test_fakeavceleb_metadata_counts(fakeavceleb_csv):
 def test_fakeavceleb_distributed_header_variant_reads_the_same(fakeavceleb_csv, tmp_path):
     standard = read_metadata(fakeavceleb_csv / "meta_data.csv")
     table = pd.read_csv(fakeavceleb_csv / "meta_data.csv", dtype=str, keep_default_na=False)
-    variant = table[["source", "target1", "target2", "method", "category", "type", "race", "gender", "filename",
-                     "path"]]
+    variant = table[
+        ["source", "target1", "target2", "method", "category", "type", "race", "gender", "filename", "path"]
+    ]
     text = "source,target1,target2,method,category,type,race,gender,path,\n" + variant.to_csv(index=False, header=False)
     (tmp_path / "meta_data.csv").write_text(text)
     pd.testing.assert_frame_equal(read_metadata(tmp_path / "meta_data.csv"), standard)
@@ -181,6 +187,7 @@ def test_unknown_reader_and_missing_folder_are_clear(tmp_path):
 
 # ---- every reader on a tiny made-up folder in its source's layout -------------------------------------------
 
+
 def write_jpeg(path, seed: int = 0):
     path.parent.mkdir(parents=True, exist_ok=True)
     image = np.random.default_rng(seed).integers(0, 255, (64, 64, 3), dtype=np.uint8)
@@ -194,7 +201,10 @@ def test_utkface_reader_on_a_made_up_folder(tmp_path):
     check_schema(frame)
     rows = frame.set_index(frame["path"].str.rsplit("/", n=1).str[-1])
     assert rows.loc["25_0_1_20170116174525125.jpg.chip.jpg", ["gender", "ethnicity", "age"]].tolist() == [
-        "male", "African", 25.0]
+        "male",
+        "African",
+        25.0,
+    ]
     assert pd.isna(rows.loc["61_1_20170109142408075.jpg.chip.jpg", "race"])  # the release's missing race field
     assert pd.isna(rows.loc["notes.jpg", "gender"])
 
@@ -217,14 +227,16 @@ def test_lfw_reader_on_a_made_up_folder(tmp_path):
 def test_celeba_and_video_readers_on_made_up_folders(tmp_path):
     write_jpeg(tmp_path / "celeba" / "img_align_celeba" / "1_000001.jpg")
     (tmp_path / "celeba" / "labels.csv").write_text(
-        "file,celeb_id,celeba_image,gender\n1_000001.jpg,1,000001.jpg,female\n2_000002.jpg,2,000002.jpg,unknown\n")
+        "file,celeb_id,celeba_image,gender\n1_000001.jpg,1,000001.jpg,female\n2_000002.jpg,2,000002.jpg,unknown\n"
+    )
     celeba = read_dataset("celeba", tmp_path / "celeba", "celeba")
     check_schema(celeba)
     assert celeba["gender"].tolist()[0] == "female" and pd.isna(celeba["gender"].iloc[1])
 
     (tmp_path / "videos").mkdir()
     (tmp_path / "videos" / "labels.csv").write_text(
-        "path,label,gender,source\nreal/001.mp4,REAL,male,ff++\nfake/001_002.mp4,fake,,dfdc\n")
+        "path,label,gender,source\nreal/001.mp4,REAL,male,ff++\nfake/001_002.mp4,fake,,dfdc\n"
+    )
     videos = read_dataset("videos", tmp_path / "videos", "videos")
     check_schema(videos)
     assert videos["real_fake"].tolist() == ["fake", "real"]  # sorted by path
@@ -234,7 +246,8 @@ def test_celeba_and_video_readers_on_made_up_folders(tmp_path):
 def test_fairface_reader_maps_races_and_age_buckets(tmp_path):
     (tmp_path / "labels.csv").write_text(
         "file,gender,race,age\n1.jpg,male,East Asian,3-9\n2.jpg,female,Black,20-29\n"
-        "3.jpg,female,Latino_Hispanic,more than 70\n4.jpg,unknown,White,50-59\n")
+        "3.jpg,female,Latino_Hispanic,more than 70\n4.jpg,unknown,White,50-59\n"
+    )
     frame = read_dataset("fairface", tmp_path, "fairface")
     assert list(frame.columns) == list(COLUMNS)
     assert frame["ethnicity"].tolist() == ["Asian (East)", "African", "Latino Hispanic", "Caucasian"]

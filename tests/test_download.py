@@ -123,7 +123,9 @@ def test_file_urls_work(tmp_path, face_archive):
 
 def test_the_mirror_is_tried_first(tmp_path, mirror):
     lfw = Source(
-        name="lfw", reader="lfw", archive="lfw/lfw-gender-2000.tar.gz",
+        name="lfw",
+        reader="lfw",
+        archive="lfw/lfw-gender-2000.tar.gz",
         sha256="80a7e9b385d17393f593e986cd23e25bd0f10908d1111e852192a8bc125e188b",
         url="http://127.0.0.1:9/never-used",
     )
@@ -145,8 +147,14 @@ def test_an_unreachable_url_names_the_data_set(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(DownloadError, match="'faces'.*could not download"):
-        fetch_dataset(source("0" * 64, f"http://127.0.0.1:{port}/x.tar.gz"), tmp_path / "raw", None, tmp_path / "dl",
-                      timeout=2, retries=1)
+        fetch_dataset(
+            source("0" * 64, f"http://127.0.0.1:{port}/x.tar.gz"),
+            tmp_path / "raw",
+            None,
+            tmp_path / "dl",
+            timeout=2,
+            retries=1,
+        )
 
 
 def test_a_corrupt_mirror_file_is_refused(tmp_path, face_archive):

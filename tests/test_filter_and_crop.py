@@ -19,11 +19,14 @@ from helpers import base_params, copy_images, run_stage
 
 def png_declaring(path: Path, width: int, height: int) -> Path:
     """A tiny PNG file whose header claims width x height pixels (a decompression bomb)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -46,17 +49,26 @@ def bad_folder(tmp_path_factory, utk_sample) -> Path:
 
 def mixed_params() -> dict:
     params = base_params()
-    params["datasets"] = {**params["datasets"], "mixed": {
-        "reader": "image_folder", "archive": "mixed.tar.gz", "sha256": "0" * 64, "root": "images",
-        "options": {"label": "real"},
-    }}
+    params["datasets"] = {
+        **params["datasets"],
+        "mixed": {
+            "reader": "image_folder",
+            "archive": "mixed.tar.gz",
+            "sha256": "0" * 64,
+            "root": "images",
+            "options": {"label": "real"},
+        },
+    }
     params["filter"] = {**params["filter"], "datasets": ["mixed"], "max_per_dataset": None}
     return params
 
 
 EXPECTED_DROPS = {
-    "empty": images.EMPTY, "truncated": images.TRUNCATED, "text": images.NOT_AN_IMAGE,
-    "bomb": images.TOO_MANY_PIXELS, "tiny": images.TOO_SMALL,
+    "empty": images.EMPTY,
+    "truncated": images.TRUNCATED,
+    "text": images.NOT_AN_IMAGE,
+    "bomb": images.TOO_MANY_PIXELS,
+    "tiny": images.TOO_SMALL,
 }
 
 
@@ -119,8 +131,14 @@ def test_extract_spectrum_on_face_crops(staged):
     from pipeline.features.spectrum import feature_columns, spectra_of_images
 
     params = mixed_params()
-    params["spectrum"] = {**params["spectrum"], "input": "crop", "datasets": ["mixed"], "max_per_class": None,
-                          "max_per_source": None, "leave_one_out": []}
+    params["spectrum"] = {
+        **params["spectrum"],
+        "input": "crop",
+        "datasets": ["mixed"],
+        "max_per_class": None,
+        "max_per_source": None,
+        "leave_one_out": [],
+    }
     result = run_stage("extract_spectrum", staged, params)
     assert result.returncode == 0, result.stderr
     table = pd.read_parquet(staged / "data" / "features" / "spectrum.parquet")

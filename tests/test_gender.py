@@ -41,16 +41,28 @@ def test_feature_blocks_have_the_configured_widths(real_crops):
 
 
 def faces_table() -> pd.DataFrame:
-    return pd.DataFrame({
-        "dataset": ["utk"] * 8 + ["lfw", "lfw"],
-        "face_found": [True] * 7 + [False, True, True],
-        "gender": ["male", "female", "male", "female", "male", "male", None, "male", "female", "male"],
-        "ethnicity": ["African", "Asian (East)", "African", "African", "Caucasian", "Caucasian", "African", "African",
-                      None, None],
-        "age": [30, 40, 17, 25, 50, 60, 30, 30, None, None],
-        "split": ["train", "train", "train", "test", "train", "train", "train", "train", "train", "test"],
-        "crop_index": range(10),
-    })
+    return pd.DataFrame(
+        {
+            "dataset": ["utk"] * 8 + ["lfw", "lfw"],
+            "face_found": [True] * 7 + [False, True, True],
+            "gender": ["male", "female", "male", "female", "male", "male", None, "male", "female", "male"],
+            "ethnicity": [
+                "African",
+                "Asian (East)",
+                "African",
+                "African",
+                "Caucasian",
+                "Caucasian",
+                "African",
+                "African",
+                None,
+                None,
+            ],
+            "age": [30, 40, 17, 25, 50, 60, 30, 30, None, None],
+            "split": ["train", "train", "train", "test", "train", "train", "train", "train", "train", "test"],
+            "crop_index": range(10),
+        }
+    )
 
 
 def test_gender_faces_roles_keep_adults_with_a_face_and_a_label():
@@ -63,8 +75,10 @@ def test_gender_faces_roles_keep_adults_with_a_face_and_a_label():
 def test_detection_rates_count_the_held_out_images_of_each_source():
     rates = detection_rates(faces_table(), GenderConfig(datasets=("utk",), cross_datasets=("lfw",), min_age=18))
     # utk's held-out adult (3) was found; every LFW image counts (a cross source is evaluated whole).
-    assert rates == {"lfw": {"images": 2, "faces_found": 2, "detection_rate": 1.0},
-                     "utk": {"images": 1, "faces_found": 1, "detection_rate": 1.0}}
+    assert rates == {
+        "lfw": {"images": 2, "faces_found": 2, "detection_rate": 1.0},
+        "utk": {"images": 1, "faces_found": 1, "detection_rate": 1.0},
+    }
 
 
 def test_a_cap_per_source_keeps_every_source_in_training():
@@ -91,11 +105,14 @@ def test_balancing_and_max_train_mark_dropped_training_faces_unused():
 def test_faces_without_an_ethnicity_do_not_shrink_the_ethnic_balance():
     # Two training faces per ethnic group and one without a race (as in UTKFace): the unlabelled
     # face is left out, and the groups keep two faces each rather than being cut to its group of one.
-    rows = pd.DataFrame({
-        "gender": ["male", "female"] * 3 + ["female"],
-        "ethnicity": ["African"] * 2 + ["Caucasian"] * 2 + ["Indian"] * 2 + [None],
-        "role": ["train"] * 7, "crop_index": range(7),
-    })
+    rows = pd.DataFrame(
+        {
+            "gender": ["male", "female"] * 3 + ["female"],
+            "ethnicity": ["African"] * 2 + ["Caucasian"] * 2 + ["Indian"] * 2 + [None],
+            "role": ["train"] * 7,
+            "crop_index": range(7),
+        }
+    )
     for balance in ("ethnicity", "ethnicity_gender"):
         kept = select_training(rows, GenderConfig(datasets=("utk",), balance=balance), seed=1)
         assert kept.loc[kept["role"] == "train", "crop_index"].tolist() == [0, 1, 2, 3, 4, 5], balance
@@ -121,14 +138,18 @@ def test_pca_is_fitted_on_the_training_faces_only(trained):
     assert set(table.loc[table["role"] == "train", "split"]) == {"train"}
     # Refitting on exactly the training faces gives the same eigenfaces: no test face took part.
     from sklearn.base import clone
+
     refit = clone(transformer).fit(pixels[train["crop_index"].to_numpy()])
     np.testing.assert_allclose(
         refit.transformer_list[0][1].named_steps["pca"].components_,
-        transformer.transformer_list[0][1].named_steps["pca"].components_, atol=1e-10)
+        transformer.transformer_list[0][1].named_steps["pca"].components_,
+        atol=1e-10,
+    )
     test = table[table["role"] == "test"]
     columns = [c for c in table if c.startswith(("eigen_", "hog_", "lbp_"))]
-    np.testing.assert_allclose(test[columns].to_numpy(), transformer.transform(pixels[test["crop_index"].to_numpy()]),
-                               atol=1e-8)
+    np.testing.assert_allclose(
+        test[columns].to_numpy(), transformer.transform(pixels[test["crop_index"].to_numpy()]), atol=1e-8
+    )
     eigen = json.loads((trained / "metrics" / "eigen.json").read_text())
     assert eigen["faces"]["train"] == len(train) and 0.5 < eigen["explained_variance"] <= 1
     assert (trained / "metrics" / "figures" / "eigenfaces.png").stat().st_size > 0
@@ -180,8 +201,14 @@ def test_grid_search_gender_reports_the_required_metrics(trained):
 
 def predict(trained, *args):
     env = {**__import__("os").environ, "GENREC_PARAMS": str(trained / "params.yaml")}
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", "predict", *map(str, args)], cwd=trained, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "predict", *map(str, args)],
+        cwd=trained,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +255,6 @@ def test_predict_refuses_a_model_that_changed_after_the_pipeline_wrote_it(traine
     assert missing.returncode == 2 and "dvc repro" in missing.stderr
 
 
-
 # --- evaluate-by-ethnicity -------------------------------------------------------------------------------------
 
 RACES = {"1": "African", "2": "Asian (East)", "0": "Caucasian (American)"}  # UTKFace race code -> FakeAVCeleb race
@@ -257,8 +283,11 @@ def fakeavceleb_tree(tmp_path_factory, raw):
     lines, expected = [HEADER], {}
     for code, race in RACES.items():
         for gender_code, gender in GENDER_CODES.items():
-            cell = [p for p in chips
-                    if p.name.split("_")[1:3] == [gender_code, code] and 25 <= int(p.name.split("_")[0]) <= 45]
+            cell = [
+                p
+                for p in chips
+                if p.name.split("_")[1:3] == [gender_code, code] and 25 <= int(p.name.split("_")[0]) <= 45
+            ]
             for number, kind in enumerate(["RealVideo-RealAudio"] * 2 + ["FakeVideo-FakeAudio"] * 2):
                 person = f"id{code}{gender_code}{number:03d}"
                 folder = f"FakeAVCeleb_v1.2/{kind}/{race}/{gender}/{person}"
@@ -266,11 +295,15 @@ def fakeavceleb_tree(tmp_path_factory, raw):
                 method = "real" if kind.startswith("Real") else "faceswap"
                 lines.append(f"{person},-,-,{method},A,{kind},{race},{gender},00001.mp4,{folder}\n")
                 expected[(kind, race, gender)] = expected.get((kind, race, gender), 0) + 1
-    lines.append("id99999,-,-,real,A,RealVideo-RealAudio,African,men,00002.mp4,FakeAVCeleb_v1.2/RealVideo-RealAudio/African/men/id99999\n")
+    lines.append(
+        "id99999,-,-,real,A,RealVideo-RealAudio,African,men,00002.mp4,FakeAVCeleb_v1.2/RealVideo-RealAudio/African/men/id99999\n"
+    )
     broken = root / "FakeAVCeleb_v1.2/FakeVideo-FakeAudio/African/women/id99998/00003.mp4"
     broken.parent.mkdir(parents=True)
     broken.write_bytes(b"this is not a video")
-    lines.append(f"id99998,-,-,faceswap,C,FakeVideo-FakeAudio,African,women,00003.mp4,{broken.parent.relative_to(root)}\n")
+    lines.append(
+        f"id99998,-,-,faceswap,C,FakeVideo-FakeAudio,African,women,00003.mp4,{broken.parent.relative_to(root)}\n"
+    )
     (root / "meta_data.csv").write_text("".join(lines))
     return root
 
@@ -281,22 +314,32 @@ def evaluate(trained, evaluation: dict):
     result = run_stage("evaluate_by_ethnicity", trained, params)
     assert result.returncode == 0, result.stderr
     tables = {name: pd.read_csv(trained / "metrics" / f"{name}.csv") for name in ("table1", "table2")}
-    return tables, json.loads((trained / "metrics" / "evaluation.json").read_text()), \
-        pd.read_parquet(trained / "data" / "evaluation" / "items.parquet")
+    return (
+        tables,
+        json.loads((trained / "metrics" / "evaluation.json").read_text()),
+        pd.read_parquet(trained / "data" / "evaluation" / "items.parquet"),
+    )
 
 
 @pytest.mark.slow  # the trained project
 def test_fakeavceleb_tables_from_a_tree_in_its_exact_layout(trained, fakeavceleb_tree):
-    tables, summary, items = evaluate(trained, {
-        "table1": {"source": "fakeavceleb", "type": "RealVideo-RealAudio"},
-        "table2": {"source": "fakeavceleb", "type": "FakeVideo-FakeAudio"},
-        "ethnicities": ["African", "Asian (East)", "Caucasian"], "per_cell": 25,
-        "fakeavceleb_root": str(fakeavceleb_tree), "videos": None, "max_frames": 4,
-    })
+    tables, summary, items = evaluate(
+        trained,
+        {
+            "table1": {"source": "fakeavceleb", "type": "RealVideo-RealAudio"},
+            "table2": {"source": "fakeavceleb", "type": "FakeVideo-FakeAudio"},
+            "ethnicities": ["African", "Asian (East)", "Caucasian"],
+            "per_cell": 25,
+            "fakeavceleb_root": str(fakeavceleb_tree),
+            "videos": None,
+            "max_frames": 4,
+        },
+    )
     table1, table2 = tables["table1"], tables["table2"]
     assert list(table1.columns) == ["ethnicity", "gender", "n", "confidence_mean", "confidence_std", "accuracy"]
     assert list(zip(table1["ethnicity"], table1["gender"], strict=True)) == [
-        (e, g) for e in ("African", "Asian (East)", "Caucasian") for g in ("male", "female")]
+        (e, g) for e in ("African", "Asian (East)", "Caucasian") for g in ("male", "female")
+    ]
     # Two readable clips per cell; the missing clip (African men) and the broken one (African women) are named.
     assert table1["n"].tolist() == [2] * 6 and table2["n"].tolist() == [2] * 6
     clips = fakeavceleb_tree / "FakeAVCeleb_v1.2"
@@ -306,8 +349,9 @@ def test_fakeavceleb_tables_from_a_tree_in_its_exact_layout(trained, fakeavceleb
     assert (scored["frames"] == 2).all()  # 2 s clips sampled at one frame a second
     for name, table in tables.items():
         for row in table.itertuples():
-            cell = scored[(scored["table"] == name) & (scored["ethnicity"] == row.ethnicity)
-                          & (scored["gender"] == row.gender)]
+            cell = scored[
+                (scored["table"] == name) & (scored["ethnicity"] == row.ethnicity) & (scored["gender"] == row.gender)
+            ]
             assert row.confidence_mean == pytest.approx(cell["confidence"].mean(), abs=1e-3)
             assert row.confidence_std == pytest.approx(cell["confidence"].std(ddof=1), abs=1e-3)
             assert row.accuracy == pytest.approx((cell["predicted"] == row.gender).mean(), abs=1e-3)

@@ -29,10 +29,14 @@ def tiny_model(n_features: int) -> LogisticRegression:
 @pytest.fixture()
 def saved(tmp_path):
     models = tmp_path / "data" / "models"
-    save_model(tiny_model(8 * 8), models / "gender.joblib",
-               {"task": "gender", "classes": ["female", "male"], "input_size": 8})
-    save_model(tiny_model(16), models / "fake.joblib",
-               {"task": "fake", "classes": ["real", "fake"], "spectrum": {"n_points": 16, "side": 48, "input": "face"}})
+    save_model(
+        tiny_model(8 * 8), models / "gender.joblib", {"task": "gender", "classes": ["female", "male"], "input_size": 8}
+    )
+    save_model(
+        tiny_model(16),
+        models / "fake.joblib",
+        {"task": "fake", "classes": ["real", "fake"], "spectrum": {"n_points": 16, "side": 48, "input": "face"}},
+    )
     return tmp_path
 
 
@@ -99,7 +103,12 @@ def test_a_registered_model_brings_its_record_as_metadata(tmp_path, monkeypatch)
     mlflow.set_tracking_uri(tracking_uri())
     record = {"task": "gender", "classes": ["female", "male"], "input_size": 8}
     with mlflow.start_run():
-        mlflow.sklearn.log_model(tiny_model(64), name="model", registered_model_name="genrec-gender",
-                                 metadata=record, serialization_format="cloudpickle")
+        mlflow.sklearn.log_model(
+            tiny_model(64),
+            name="model",
+            registered_model_name="genrec-gender",
+            metadata=record,
+            serialization_format="cloudpickle",
+        )
     model, loaded = load_gender_model("models:/genrec-gender/1", CropConfig())
     assert loaded == record and model.classes == ["female", "male"] and model.size == 8

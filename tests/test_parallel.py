@@ -16,7 +16,6 @@ from helpers import base_params, copy_images, run_stage
 OUTPUTS = ("data/manifest.parquet", "data/crops/crops.npy", "data/crops/faces.parquet", "metrics/haar_crop.json")
 
 
-
 def test_batches_cover_every_item_once_in_order():
     assert batches(list(range(7)), 3) == [[0, 1, 2], [3, 4, 5], [6]]
     assert batches([], 3) == []
@@ -88,8 +87,9 @@ def test_dask_cluster_and_loky_give_byte_identical_outputs(tmp_path, utk_images,
 @pytest.mark.slow
 def test_an_absent_scheduler_is_a_clear_error(tmp_path, utk_images):
     copy_images(utk_images[:5], tmp_path / "data" / "raw" / "utkface" / "UTKFace")
-    params = base_params(compute={"backend": "dask", "n_jobs": -1, "scheduler_address": "tcp://127.0.0.1:9",
-                                  "batch_size": 16})
+    params = base_params(
+        compute={"backend": "dask", "n_jobs": -1, "scheduler_address": "tcp://127.0.0.1:9", "batch_size": 16}
+    )
     params["filter"] = {**params["filter"], "datasets": ["utkface"]}
     result = run_stage("filter_small_images", tmp_path, params)
     assert result.returncode == 1

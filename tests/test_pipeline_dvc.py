@@ -17,14 +17,25 @@ from helpers import REPO, free_port, run_of_stage, runs
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["download", "filter-small-images", "haar-crop", "extract-eigen", "extract-spectrum", "grid-search@gender",
-          "grid-search@fake", "evaluate-by-ethnicity"]
+STAGES = [
+    "download",
+    "filter-small-images",
+    "haar-crop",
+    "extract-eigen",
+    "extract-spectrum",
+    "grid-search@gender",
+    "grid-search@fake",
+    "evaluate-by-ethnicity",
+]
 
 
 def project_files() -> list[str]:
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return [name for name in listed.split("\0") if name and (REPO / name).is_file()]
 
@@ -51,7 +62,10 @@ def project(tmp_path_factory, mirror):
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
     }
     env.pop("GENREC_DATA_MIRROR", None)
     env.pop("GENREC_PARAMS", None)
@@ -73,8 +87,15 @@ def test_dvc_repro_runs_every_stage_then_nothing(project):
     root, sh = project
     sh("dvc", "repro")
     filter_metrics = json.loads((root / "metrics" / "filter.json").read_text())
-    assert filter_metrics["kept"] == {"celeba": 200, "celeba_hq": 200, "dcgan": 200, "fairface": 200, "lfw": 200,
-                                      "stylegan2": 188, "utkface": 200}
+    assert filter_metrics["kept"] == {
+        "celeba": 200,
+        "celeba_hq": 200,
+        "dcgan": 200,
+        "fairface": 200,
+        "lfw": 200,
+        "stylegan2": 188,
+        "utkface": 200,
+    }
     crop = json.loads((root / "metrics" / "haar_crop.json").read_text())
     assert crop["detection_rate"]["utkface"] >= 0.9 and crop["detection_rate"]["lfw"] >= 0.9
     fake = json.loads((root / "metrics" / "fake.json").read_text())
@@ -83,8 +104,15 @@ def test_dvc_repro_runs_every_stage_then_nothing(project):
     assert set(fake["leave_one_out"]) == {"celeba", "celeba_hq", "utkface", "lfw", "fairface", "stylegan2"}
     assert fake["test"]["roc_auc"] >= 0.8 and sum(fake["n"].values()) > 1000
     gender = json.loads((root / "metrics" / "gender.json").read_text())
-    for section, key in [("cv", "best_score"), ("cv", "best_params"), ("train", "accuracy"), ("test", "accuracy"),
-                         ("test", "balanced_accuracy"), ("test", "roc_auc"), ("test", "accuracy_by_group")]:
+    for section, key in [
+        ("cv", "best_score"),
+        ("cv", "best_params"),
+        ("train", "accuracy"),
+        ("test", "accuracy"),
+        ("test", "balanced_accuracy"),
+        ("test", "roc_auc"),
+        ("test", "accuracy_by_group"),
+    ]:
         assert key in gender[section], (section, key)
     assert set(gender["heldout"]) == {"utkface", "celeba", "lfw", "fairface"}
     assert set(gender["leave_one_out"]) == {"lfw", "celeba"} and gender["heldout"]["lfw"]["n"] > 30
@@ -104,8 +132,10 @@ def test_dvc_repro_runs_every_stage_then_nothing(project):
     assert evaluation_run.data.tags["genrec.gender_model_version"] == "1"
     # The registered gender model serves `genrec predict` as the pipeline's own file does.
     chip = next((root / "data" / "raw" / "utkface").rglob("35_0_0_*.jpg"))  # an adult face
-    by_file, by_registry = (json.loads(sh("genrec", "predict", "--json", *model, str(chip), stdout_only=True))
-                            for model in ([], ["--model", "models:/genrec-gender/1"]))
+    by_file, by_registry = (
+        json.loads(sh("genrec", "predict", "--json", *model, str(chip), stdout_only=True))
+        for model in ([], ["--model", "models:/genrec-gender/1"])
+    )
     assert by_file[0]["status"] == "ok" and by_file == by_registry
     crop_run = run_of_stage(found, "haar-crop")
     assert crop_run.data.params["crop.padding"] == "0.25"
@@ -122,8 +152,19 @@ def test_queued_experiments_run_in_parallel_and_all_reach_mlflow(project):
     before = {r.info.run_id for r in runs(root)[1]}
     # Up to haar-crop only: the full pipeline under DVC is test_dvc_repro's job; here the queue is under test.
     for size in (60, 90):
-        sh("dvc", "exp", "run", "--queue", "-n", f"smoke{size}", "-S", "experiment=smoke",
-           "-S", f"filter.max_per_dataset={size}", "haar-crop")
+        sh(
+            "dvc",
+            "exp",
+            "run",
+            "--queue",
+            "-n",
+            f"smoke{size}",
+            "-S",
+            "experiment=smoke",
+            "-S",
+            f"filter.max_per_dataset={size}",
+            "haar-crop",
+        )
     sh("dvc", "queue", "start", "-j", "2")
     deadline = time.time() + 900
     while time.time() < deadline:
@@ -142,7 +183,8 @@ def test_queued_experiments_run_in_parallel_and_all_reach_mlflow(project):
     assert by_exp.get("smoke90", set()) >= {"filter-small-images", "haar-crop"}
     kept = {
         r.data.tags["dvc.exp_name"]: r.data.metrics["kept.utkface"]
-        for r in new if r.data.tags["genrec.stage"] == "filter-small-images"
+        for r in new
+        if r.data.tags["genrec.stage"] == "filter-small-images"
     }
     assert kept == {"smoke60": 60.0, "smoke90": 90.0}
     shown = sh("dvc", "exp", "show", "--json")
@@ -158,7 +200,10 @@ def test_mlflow_ui_started_in_the_repository_serves_the_stage_runs(project):
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "mlflow"), "ui", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -173,7 +218,8 @@ def test_mlflow_ui_started_in_the_repository_serves_the_stage_runs(project):
 
         def api(path, payload):
             request = urllib.request.Request(
-                f"{base}/api/2.0/mlflow/{path}", data=json.dumps(payload).encode(),
+                f"{base}/api/2.0/mlflow/{path}",
+                data=json.dumps(payload).encode(),
                 headers={"Content-Type": "application/json"},
             )
             return json.load(urllib.request.urlopen(request, timeout=30))
@@ -183,14 +229,14 @@ def test_mlflow_ui_started_in_the_repository_serves_the_stage_runs(project):
         found = api("runs/search", {"experiment_ids": [genrec["experiment_id"]], "max_results": 100})["runs"]
         stages = {tag["value"] for run in found for tag in run["data"]["tags"] if tag["key"] == "genrec.stage"}
         assert set(STAGES) <= stages
-        crop_run = next(
-            run for run in found
-            if {"key": "genrec.stage", "value": "haar-crop"} in run["data"]["tags"]
-        )
+        crop_run = next(run for run in found if {"key": "genrec.stage", "value": "haar-crop"} in run["data"]["tags"])
         assert any(m["key"] == "detection_rate.utkface" for m in crop_run["data"]["metrics"])
         assert any(p["key"] == "crop.scale_factor" for p in crop_run["data"]["params"])
-        listing = json.load(urllib.request.urlopen(
-            f"{base}/api/2.0/mlflow/artifacts/list?run_id={crop_run['info']['run_id']}", timeout=30))
+        listing = json.load(
+            urllib.request.urlopen(
+                f"{base}/api/2.0/mlflow/artifacts/list?run_id={crop_run['info']['run_id']}", timeout=30
+            )
+        )
         assert "face_crops.png" in {f["path"] for f in listing.get("files", [])}
     finally:
         server.terminate()

@@ -41,7 +41,8 @@ def stage_answers(trained) -> pd.DataFrame:
     answers["fake_probability"] = np.nan
     if scored.any():
         answers.loc[scored, "fake_probability"] = fake.predict_proba(
-            spectra.loc[answers.loc[scored, "path"], columns].to_numpy())[:, 1]
+            spectra.loc[answers.loc[scored, "path"], columns].to_numpy()
+        )[:, 1]
     assert len(answers) == 12 and scored.sum() >= 4  # both sources, some of them in the spectrum sample
     return answers.reset_index(drop=True)
 
@@ -60,8 +61,14 @@ def assert_same(answer, face: dict) -> None:
 def test_genrec_predict_answers_as_the_stages_did(trained, stage_answers):
     env = {**os.environ, "GENREC_PARAMS": str(trained / "params.yaml")}
     (trained / "params.yaml").write_text(__import__("yaml").safe_dump(trained_params()))
-    result = subprocess.run([sys.executable, "-m", "pipeline.cli", "predict", "--json", *stage_answers["path"]],
-                            cwd=trained, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "predict", "--json", *stage_answers["path"]],
+        cwd=trained,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     for answer, found in zip(stage_answers.itertuples(), json.loads(result.stdout), strict=True):
         assert found["status"] == "ok", found
@@ -72,13 +79,17 @@ def test_the_web_api_answers_as_the_stages_did(trained, stage_answers, tmp_path)
     from pipeline.webapp import create_app
 
     params = trained_params()
-    params["serve"] = {**params["serve"], "upload_dir": str(tmp_path),
-                       "gender_model": str(trained / "data/models/gender.joblib"),
-                       "fake_model": str(trained / "data/models/fake.joblib")}
+    params["serve"] = {
+        **params["serve"],
+        "upload_dir": str(tmp_path),
+        "gender_model": str(trained / "data/models/gender.joblib"),
+        "fake_model": str(trained / "data/models/fake.joblib"),
+    }
     client = create_app(config_from_dict(params)).test_client()
     for answer in stage_answers.itertuples():
         data = (trained / answer.path).read_bytes()
-        response = client.post("/api/predict", data={"file": (io.BytesIO(data), "photo.jpg")},
-                               content_type="multipart/form-data")
+        response = client.post(
+            "/api/predict", data={"file": (io.BytesIO(data), "photo.jpg")}, content_type="multipart/form-data"
+        )
         assert response.status_code == 200, response.get_json()
         assert_same(answer, largest(response.get_json()["faces"]))

@@ -9,10 +9,12 @@ from pipeline.splits import assign_split
 def frame(n=1000, seed=0):
     rng = np.random.default_rng(seed)
     per_group = rng.choice(["a", "b", "c"], size=n // 2, p=[0.6, 0.3, 0.1])
-    return pd.DataFrame({
-        "stratum": np.repeat(per_group, 2),
-        "group": [f"g{i // 2}" for i in range(n)],  # two rows per group
-    })
+    return pd.DataFrame(
+        {
+            "stratum": np.repeat(per_group, 2),
+            "group": [f"g{i // 2}" for i in range(n)],  # two rows per group
+        }
+    )
 
 
 def test_split_is_stratified_and_keeps_groups_together():

@@ -35,6 +35,7 @@ def shell(root: Path, env: dict):
         result = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
         assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
         return result.stdout + result.stderr
+
     return sh
 
 
@@ -52,8 +53,13 @@ def team(tmp_path_factory, mirror):
         path = root / stale
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     services_dir = base / "services"
-    env = {**os.environ, **GIT_ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "GENREC_SERVICES_DIR": str(services_dir), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env = {
+        **os.environ,
+        **GIT_ENV,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "GENREC_SERVICES_DIR": str(services_dir),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
     for name in ("GENREC_DATA_MIRROR", "GENREC_PARAMS", "DVC_ROOT", "MLFLOW_TRACKING_URI"):
         env.pop(name, None)
     sh = shell(root, env)
@@ -75,8 +81,13 @@ def s3(services_dir: Path):
 
     record = json.loads((services_dir / "services.json").read_text())
     keys = json.loads((services_dir / "credentials.json").read_text())
-    return boto3.client("s3", endpoint_url=f"http://127.0.0.1:{record['s3_port']}", region_name="us-east-1",
-                        aws_access_key_id=keys["access_key_id"], aws_secret_access_key=keys["secret_access_key"])
+    return boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{record['s3_port']}",
+        region_name="us-east-1",
+        aws_access_key_id=keys["access_key_id"],
+        aws_secret_access_key=keys["secret_access_key"],
+    )
 
 
 def bucket_keys(services_dir: Path, prefix: str) -> set[str]:
@@ -94,8 +105,10 @@ def cached_outputs(root: Path) -> dict[str, str]:
     for dvc_file in root.glob("*.dvc"):  # data added by `dvc add` (not the .dvc/ folder)
         if not dvc_file.is_file():
             continue
-        outs |= {str(dvc_file.parent.relative_to(root) / out["path"]): out["md5"]
-                 for out in yaml.safe_load(dvc_file.read_text())["outs"]}
+        outs |= {
+            str(dvc_file.parent.relative_to(root) / out["path"]): out["md5"]
+            for out in yaml.safe_load(dvc_file.read_text())["outs"]
+        }
     uncached = {"data/raw"} | {path for path in outs if path.startswith("metrics/") or path.endswith(".md")}
     return {path: md5 for path, md5 in outs.items() if path not in uncached}
 
@@ -170,13 +183,18 @@ def test_the_smoke_experiment_logs_to_the_server_and_its_artifacts_land_in_s3(te
 def test_the_web_app_serves_the_champion_from_the_server(team):
     root, _, env, _ = team
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params["serve"] = {**params.get("serve", {}), "gender_model": "models:/genrec-gender@champion",
-                       "fake_model": "models:/genrec-fakeface@champion"}
+    params["serve"] = {
+        **params.get("serve", {}),
+        "gender_model": "models:/genrec-gender@champion",
+        "fake_model": "models:/genrec-fakeface@champion",
+    }
     (root.parent / "serve.yaml").write_text(yaml.safe_dump(params))
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "serve", "--port", str(port), "--workers", "1"], cwd=root,
-        env={**env, "GENREC_PARAMS": str(root.parent / "serve.yaml")}, stdout=subprocess.DEVNULL,
+        [sys.executable, "-m", "pipeline.cli", "serve", "--port", str(port), "--workers", "1"],
+        cwd=root,
+        env={**env, "GENREC_PARAMS": str(root.parent / "serve.yaml")},
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
@@ -193,10 +211,17 @@ def test_the_web_app_serves_the_champion_from_the_server(team):
         assert health["models"]["gender"] == "models:/genrec-gender@champion"
         chip = next((root / "data" / "raw" / "utkface").rglob("35_0_0_*.jpg"))  # an adult man's face
         boundary = "genrecboundary"
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.jpg\"\r\n"
-                "Content-Type: image/jpeg\r\n\r\n").encode() + chip.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
-        request = urllib.request.Request(f"{base}/api/predict", data=body,
-                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.jpg"\r\n'
+                "Content-Type: image/jpeg\r\n\r\n"
+            ).encode()
+            + chip.read_bytes()
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        request = urllib.request.Request(
+            f"{base}/api/predict", data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        )
         result = json.load(urllib.request.urlopen(request, timeout=60))
         assert result["faces"] and result["faces"][0]["gender"] in {"female", "male"}
         assert 50 <= result["faces"][0]["confidence"] <= 100
@@ -204,9 +229,23 @@ def test_the_web_app_serves_the_champion_from_the_server(team):
         server.terminate()
         server.wait(timeout=30)
     # `genrec predict` loads the same alias from the server.
-    out = subprocess.run([sys.executable, "-m", "pipeline.cli", "predict", "--json", "--model",
-                          "models:/genrec-gender@champion", str(chip)], cwd=root, env=env, capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "predict",
+            "--json",
+            "--model",
+            "models:/genrec-gender@champion",
+            str(chip),
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)[0]["faces"][0]["gender"] == result["faces"][0]["gender"]
 
@@ -224,8 +263,9 @@ def test_a_store_killed_mid_push_loses_nothing_and_a_fresh_clone_pulls_every_out
     expected = cached_outputs(root)
 
     weed = json.loads((services_dir / "services.json").read_text())["pids"]["weed"]
-    push = subprocess.Popen(["dvc", "push", "-j", "2"], cwd=root, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    push = subprocess.Popen(
+        ["dvc", "push", "-j", "2"], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         deadline = time.time() + 120
         while not bucket_keys(services_dir, "dvc/") and time.time() < deadline:
@@ -249,7 +289,7 @@ def test_a_store_killed_mid_push_loses_nothing_and_a_fresh_clone_pulls_every_out
     # Raw data is not in the remote (data/raw is `cache: false`: each member has the mirror, checksums pinned):
     # it is the only thing the clone lacks, and `download` the only stage that runs.
     status = clone_sh("dvc", "status", "--json")
-    changed = json.loads(status[status.index("{"):status.rindex("}") + 1])
+    changed = json.loads(status[status.index("{") : status.rindex("}") + 1])
     for stage, changes in changed.items():
         paths = {path for change in changes for group in change.values() for path in group}
         assert paths == {"data/raw"}, (stage, changes)
@@ -266,8 +306,20 @@ def test_queued_experiments_log_to_the_server(team):
 
     root, sh, env, _ = team
     # One stage alone (-s): its inputs are cached outputs, so the queued copy rebuilds nothing upstream.
-    sh("dvc", "exp", "run", "--queue", "-n", "team-eigen", "-s", "-S", "experiment=smoke",
-       "-S", "features.eigen.n_components=40", "extract-eigen")
+    sh(
+        "dvc",
+        "exp",
+        "run",
+        "--queue",
+        "-n",
+        "team-eigen",
+        "-s",
+        "-S",
+        "experiment=smoke",
+        "-S",
+        "features.eigen.n_components=40",
+        "extract-eigen",
+    )
     sh("dvc", "queue", "start", "-j", "1")
     deadline = time.time() + 600
     while time.time() < deadline:

@@ -25,8 +25,14 @@ with stage_run(sys.argv[1], {"crop": {"padding": 0.25}}) as run:
 
 def log_run(workdir: Path, root: Path, stage: str, extra_env: dict | None = None) -> subprocess.Popen:
     env = {**os.environ, "DVC_ROOT": str(root), **(extra_env or {})}
-    return subprocess.Popen([sys.executable, "-c", LOG_ONE_RUN, stage], cwd=workdir, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", LOG_ONE_RUN, stage],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.slow  # creates MLflow stores from several processes (~1 min)
@@ -108,15 +114,22 @@ with stage_run("grid-search@test") as run:
 
 def test_a_new_version_is_challenger_and_becomes_champion_only_when_its_held_out_accuracy_is_higher(tmp_path):
     for accuracy in ("0.80", "0.75", "0.80", "0.85"):
-        proc = subprocess.run([sys.executable, "-c", REGISTER_ONE_VERSION, accuracy], cwd=tmp_path,
-                              env={**os.environ, "DVC_ROOT": str(tmp_path)}, capture_output=True, text=True,
-                              timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-c", REGISTER_ONE_VERSION, accuracy],
+            cwd=tmp_path,
+            env={**os.environ, "DVC_ROOT": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr
     client, found = runs(tmp_path)
     assert str(client.get_model_version_by_alias("genrec-test", "champion").version) == "4"
     assert str(client.get_model_version_by_alias("genrec-test", "challenger").version) == "4"
-    decisions = {str(v.version): (v.tags["genrec.registry.promoted"], v.tags["genrec.registry.decision"])
-                 for v in client.search_model_versions("name='genrec-test'")}
+    decisions = {
+        str(v.version): (v.tags["genrec.registry.promoted"], v.tags["genrec.registry.decision"])
+        for v in client.search_model_versions("name='genrec-test'")
+    }
     assert decisions == {
         "1": ("true", "no champion yet"),
         "2": ("false", "test.accuracy 0.75 does not beat champion v1's 0.8"),
@@ -137,12 +150,18 @@ def test_a_run_spans_its_stage_and_records_its_input_data_by_dvc_hash(tmp_path):
     (tmp_path / "data" / "features" / "b" / "c.npy").write_bytes(b"c")
     (tmp_path / "dvc.yaml").write_text(
         "stages:\n  slow:\n    cmd: x\n    deps:\n      - data/manifest.parquet\n      - data/features\n"
-        "      - pipeline/x.py\n")
-    script = ("import time\nfrom pipeline.tracking import stage_run\n"
-              "with stage_run('slow') as run:\n    time.sleep(3)\n")
+        "      - pipeline/x.py\n"
+    )
+    script = "import time\nfrom pipeline.tracking import stage_run\nwith stage_run('slow') as run:\n    time.sleep(3)\n"
     started = time.time()
-    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env={**os.environ, "DVC_ROOT": str(tmp_path)},
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**os.environ, "DVC_ROOT": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     client, (run,) = runs(tmp_path)
     assert started - 1 <= run.info.start_time / 1000 and (run.info.end_time - run.info.start_time) / 1000 >= 3
@@ -167,7 +186,9 @@ def test_lineage_hashes_are_the_ones_dvc_records(tmp_path):
     dvc = str(Path(sys.executable).parent / "dvc")
     subprocess.run([dvc, "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
     subprocess.run([dvc, "add", "-q", "features", "model.joblib"], cwd=tmp_path, check=True)
-    recorded = {name: yaml.safe_load((tmp_path / f"{name}.dvc").read_text())["outs"][0]["md5"]
-                for name in ("features", "model.joblib")}
+    recorded = {
+        name: yaml.safe_load((tmp_path / f"{name}.dvc").read_text())["outs"][0]["md5"]
+        for name in ("features", "model.joblib")
+    }
     assert directory_md5(folder) == recorded["features"]
     assert file_md5(tmp_path / "model.joblib") == recorded["model.joblib"]

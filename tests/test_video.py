@@ -21,8 +21,17 @@ from helpers import base_params
 
 @pytest.fixture(scope="module")
 def clip(raw_sample):
-    return raw_sample / "videos" / "deepfake-samples" / "ffpp" / "original_sequences" / "youtube" / "c23" / "videos" \
+    return (
+        raw_sample
+        / "videos"
+        / "deepfake-samples"
+        / "ffpp"
+        / "original_sequences"
+        / "youtube"
+        / "c23"
+        / "videos"
         / "004.mp4"
+    )
 
 
 def test_frames_are_sampled_at_the_rate_and_capped(clip):
@@ -55,20 +64,26 @@ def test_broken_videos_are_counted_and_named_and_the_rest_scored(tmp_path, monke
     folder.mkdir(parents=True)
     shutil.copy(clip, folder / "004.mp4")
     (folder / "broken.mp4").write_bytes(clip.read_bytes()[:2000])
-    pd.DataFrame({
-        "path": ["004.mp4", "broken.mp4", "gone.mp4"], "label": ["REAL", "FAKE", "REAL"],
-        "gender": ["male", "", "female"], "source": ["ff++"] * 3,
-    }).to_csv(folder / "labels.csv", index=False)
+    pd.DataFrame(
+        {
+            "path": ["004.mp4", "broken.mp4", "gone.mp4"],
+            "label": ["REAL", "FAKE", "REAL"],
+            "gender": ["male", "", "female"],
+            "source": ["ff++"] * 3,
+        }
+    ).to_csv(folder / "labels.csv", index=False)
     cfg = config_from_dict(base_params())
     monkeypatch.chdir(tmp_path)
     videos = cfg.spectrum.videos
     detector = FakeDetector(fake_model, cfg.spectrum)
-    report = fake_videos(read_videos(cfg.datasets[videos.dataset], RAW), detector, cfg.crop, videos.every_s,
-                         videos.max_frames)
+    report = fake_videos(
+        read_videos(cfg.datasets[videos.dataset], RAW), detector, cfg.crop, videos.every_s, videos.max_frames
+    )
     summary = report["summary"]
     assert (summary["videos"], summary["scored"], summary["skipped"]) == (3, 1, 2)
     assert set(report["skipped"]) == {
-        "data/raw/videos/deepfake-samples/broken.mp4", "data/raw/videos/deepfake-samples/gone.mp4",
+        "data/raw/videos/deepfake-samples/broken.mp4",
+        "data/raw/videos/deepfake-samples/gone.mp4",
     }
     video = report["videos"][0]
     assert video["frames"] == 3 and video["frames_with_face"] == 3

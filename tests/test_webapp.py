@@ -27,9 +27,14 @@ pytestmark = pytest.mark.slow
 
 def serve_params(trained: Path, uploads: Path, **serve) -> dict:
     params = trained_params()
-    params["serve"] = {**params["serve"], "upload_dir": str(uploads), "max_frames": 3,
-                       "gender_model": str(trained / "data/models/gender.joblib"),
-                       "fake_model": str(trained / "data/models/fake.joblib"), **serve}
+    params["serve"] = {
+        **params["serve"],
+        "upload_dir": str(uploads),
+        "max_frames": 3,
+        "gender_model": str(trained / "data/models/gender.joblib"),
+        "fake_model": str(trained / "data/models/fake.joblib"),
+        **serve,
+    }
     return params
 
 
@@ -57,8 +62,9 @@ def files(raw, tmp_path_factory) -> dict[str, bytes]:
     photo[140:340, 60:260] = cv2.imread(str(man))
     photo[140:340, 380:580] = cv2.imread(str(woman))
     wall = cv2.resize(cv2.imread(str(sorted((raw / "lfw").rglob("*.jpg"))[0]))[:50, :50], (320, 240))
-    clip = raw / "videos" / "deepfake-samples" / "ffpp" / "original_sequences" / "youtube" / "c23" / "videos" \
-        / "004.mp4"
+    clip = (
+        raw / "videos" / "deepfake-samples" / "ffpp" / "original_sequences" / "youtube" / "c23" / "videos" / "004.mp4"
+    )
     cv2.imwrite(str(folder / "photo.jpg"), photo)
     photo_bytes = (folder / "photo.jpg").read_bytes()
     return {
@@ -131,13 +137,16 @@ def test_a_video_comes_back_frame_by_frame_with_a_summary(client, files):
     assert all(frame["annotated"].startswith("data:image/jpeg") for frame in result["frames"])
 
 
-@pytest.mark.parametrize("name, status, words", [
-    ("text", 415, "not an image or a video"),
-    ("truncated_image", 422, "corrupt"),
-    ("truncated_video", 422, "corrupt"),
-    ("large", 413, "larger than 1 MB"),
-    ("empty", 400, "empty"),
-])
+@pytest.mark.parametrize(
+    "name, status, words",
+    [
+        ("text", 415, "not an image or a video"),
+        ("truncated_image", 422, "corrupt"),
+        ("truncated_video", 422, "corrupt"),
+        ("large", 413, "larger than 1 MB"),
+        ("empty", 400, "empty"),
+    ],
+)
 def test_bad_uploads_get_a_clear_error(client, files, name, status, words):
     response = post(client, files[name], name="photo.jpg")  # the extension does not decide the type
     assert response.status_code == status
@@ -185,8 +194,13 @@ def server(trained, tmp_path_factory):
     port = free_port()
     (trained / "serve.yaml").write_text(yaml.safe_dump(serve_params(trained, uploads)))
     env = {**os.environ, "GENREC_PARAMS": str(trained / "serve.yaml"), "DVC_ROOT": str(trained)}
-    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--port", str(port), "--workers", "2"],
-                               cwd=trained, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "serve", "--port", str(port), "--workers", "2"],
+        cwd=trained,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while True:
@@ -205,10 +219,17 @@ def server(trained, tmp_path_factory):
 def test_genrec_serve_answers_the_api_under_gunicorn(server, files):
     base, uploads = server
     boundary = "genrecboundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.jpg\"\r\n"
-            "Content-Type: image/jpeg\r\n\r\n").encode() + files["photo"] + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(f"{base}/api/predict", data=body,
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + files["photo"]
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        f"{base}/api/predict", data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
     result = json.load(urllib.request.urlopen(request, timeout=60))
     assert len(result["faces"]) == 2 and files_left(uploads) == []
 
@@ -219,8 +240,9 @@ def chromium_driver():
 
     binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not binary or not driver:
-        pytest.fail("the browser test needs Debian's chromium and chromium-driver: "
-                    "apt-get install chromium chromium-driver")
+        pytest.fail(
+            "the browser test needs Debian's chromium and chromium-driver: apt-get install chromium chromium-driver"
+        )
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):

@@ -14,8 +14,11 @@ def read(root: Path, dataset: str = "celeba") -> pd.DataFrame:
     images = root / "img_align_celeba"
     rows = [
         {
-            "path": posix(images / row.file), "dataset": dataset, "media": "image",
-            "real_fake": "real", "gender": row.gender if row.gender in ("male", "female") else None,
+            "path": posix(images / row.file),
+            "dataset": dataset,
+            "media": "image",
+            "real_fake": "real",
+            "gender": row.gender if row.gender in ("male", "female") else None,
             "group": row.celeb_id,
         }
         for row in labels.itertuples(index=False)

@@ -27,9 +27,15 @@ def read(root: Path, dataset: str = "fairface") -> pd.DataFrame:
     labels = pd.read_csv(root / "labels.csv", dtype=str)
     rows = [
         {
-            "path": posix(root / row.file), "dataset": dataset, "media": "image", "real_fake": "real",
-            "gender": row.gender if row.gender in GENDERS else None, "race": row.race,
-            "ethnicity": ETHNICITY.get(row.race), "age": age_floor(row.age), "group": row.file,
+            "path": posix(root / row.file),
+            "dataset": dataset,
+            "media": "image",
+            "real_fake": "real",
+            "gender": row.gender if row.gender in GENDERS else None,
+            "race": row.race,
+            "ethnicity": ETHNICITY.get(row.race),
+            "age": age_floor(row.age),
+            "group": row.file,
         }
         for row in labels.itertuples(index=False)
     ]

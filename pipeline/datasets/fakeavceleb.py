@@ -36,10 +36,15 @@ def read(root: Path, dataset: str = "fakeavceleb", videos_root: Path | None = No
     base = videos_root or root
     rows = [
         {
-            "path": posix(base / row.folder / row.filename), "dataset": dataset, "media": "video",
+            "path": posix(base / row.folder / row.filename),
+            "dataset": dataset,
+            "media": "video",
             "real_fake": "fake" if row.type.startswith("FakeVideo") else "real",
-            "gender": GENDERS.get(row.gender), "race": row.race,
-            "ethnicity": ETHNICITY.get(row.race), "group": row.source, "subset": row.type,
+            "gender": GENDERS.get(row.gender),
+            "race": row.race,
+            "ethnicity": ETHNICITY.get(row.race),
+            "group": row.source,
+            "subset": row.type,
         }
         for row in meta.itertuples(index=False)
     ]

@@ -17,8 +17,14 @@ def read(root: Path, dataset: str, label: str | None = None) -> pd.DataFrame:
     for path in image_files(root):
         folder = path.relative_to(root).parts[0] if len(path.relative_to(root).parts) > 1 else ""
         real_fake = label or LABELS.get(folder.lower())
-        rows.append({
-            "path": posix(path), "dataset": dataset, "media": "image",
-            "real_fake": real_fake, "group": path.name, "subset": folder or None,
-        })
+        rows.append(
+            {
+                "path": posix(path),
+                "dataset": dataset,
+                "media": "image",
+                "real_fake": real_fake,
+                "group": path.name,
+                "subset": folder or None,
+            }
+        )
     return manifest(rows)

@@ -32,18 +32,20 @@ def read(root: Path, dataset: str = "imdb_wiki", mat_name: str = "wiki") -> pd.D
     gender = _field(record, "gender").astype(float)
     dob = _field(record, "dob").astype(float)
     taken = _field(record, "photo_taken").astype(float)
-    names = [
-        str(np.asarray(item).ravel()[0]) if np.asarray(item).size else None
-        for item in _field(record, "name")
-    ]
+    names = [str(np.asarray(item).ravel()[0]) if np.asarray(item).size else None for item in _field(record, "name")]
     rows = []
     for index, relative in enumerate(full_path):
         born = matlab_year(dob[index])
         age = taken[index] - born if born is not None and np.isfinite(taken[index]) else None
-        rows.append({
-            "path": posix(root / relative), "dataset": dataset, "media": "image",
-            "real_fake": "real", "gender": GENDERS.get(gender[index]),
-            "age": age if age is not None and 0 <= age <= 120 else None,
-            "group": names[index],
-        })
+        rows.append(
+            {
+                "path": posix(root / relative),
+                "dataset": dataset,
+                "media": "image",
+                "real_fake": "real",
+                "gender": GENDERS.get(gender[index]),
+                "age": age if age is not None and 0 <= age <= 120 else None,
+                "group": names[index],
+            }
+        )
     return manifest(rows)

@@ -28,8 +28,12 @@ def read(root: Path, dataset: str = "lfw") -> pd.DataFrame:
     folder = root / "lfw" if (root / "lfw").is_dir() else root
     rows = [
         {
-            "path": posix(path), "dataset": dataset, "media": "image", "real_fake": "real",
-            "gender": genders.get(path.name), "group": path.parent.name,
+            "path": posix(path),
+            "dataset": dataset,
+            "media": "image",
+            "real_fake": "real",
+            "gender": genders.get(path.name),
+            "group": path.parent.name,
         }
         for path in image_files(folder)
     ]

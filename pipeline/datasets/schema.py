@@ -12,16 +12,16 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 # column -> pandas dtype; every reader returns exactly these columns.
 COLUMNS: dict[str, str] = {
-    "path": "string",        # file, relative to the working directory (posix)
-    "dataset": "string",     # config name of the data set
-    "media": "string",       # image | video
-    "gender": "string",      # male | female | <NA>
-    "race": "string",        # the data set's own race label
-    "ethnicity": "string",   # the seed study's groups: African, Asian (East), Caucasian, ...
+    "path": "string",  # file, relative to the working directory (posix)
+    "dataset": "string",  # config name of the data set
+    "media": "string",  # image | video
+    "gender": "string",  # male | female | <NA>
+    "race": "string",  # the data set's own race label
+    "ethnicity": "string",  # the seed study's groups: African, Asian (East), Caucasian, ...
     "age": "Float64",
-    "real_fake": "string",   # real | fake
-    "group": "string",       # source group: person, identity or source video
-    "subset": "string",      # the data set's own sub-collection (e.g. FakeAVCeleb type)
+    "real_fake": "string",  # real | fake
+    "group": "string",  # source group: person, identity or source video
+    "subset": "string",  # the data set's own sub-collection (e.g. FakeAVCeleb type)
 }
 
 # The seed study's three groups, and the rest kept under their own names.
@@ -57,7 +57,4 @@ def posix(path: Path) -> str:
 
 def image_files(folder: Path) -> list[Path]:
     """Image files below `folder`, sorted, by suffix (content is checked later)."""
-    return sorted(
-        path for path in folder.rglob("*")
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
-    )
+    return sorted(path for path in folder.rglob("*") if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)

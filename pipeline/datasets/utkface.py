@@ -35,8 +35,14 @@ def read(root: Path, dataset: str = "utkface") -> pd.DataFrame:
     rows = []
     for path in sorted(root.glob("*.jpg")):
         labels = parse_name(path.name) or {}
-        rows.append({
-            "path": posix(path), "dataset": dataset, "media": "image", "real_fake": "real",
-            "group": path.name, **labels,
-        })
+        rows.append(
+            {
+                "path": posix(path),
+                "dataset": dataset,
+                "media": "image",
+                "real_fake": "real",
+                "group": path.name,
+                **labels,
+            }
+        )
     return manifest(rows)

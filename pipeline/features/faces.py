@@ -106,8 +106,7 @@ class PcaSift(TransformerMixin, BaseEstimator):
     """PCA-SIFT: one PCA fitted on all training descriptors (every face, every keypoint); each keypoint's
     descriptor is projected onto it and the projections are concatenated."""
 
-    def __init__(self, size: int = 100, grid: int = 4, diameter: float = 24.0, n_components: int = 20,
-                 seed: int = 0):
+    def __init__(self, size: int = 100, grid: int = 4, diameter: float = 24.0, n_components: int = 20, seed: int = 0):
         self.size, self.grid, self.diameter, self.n_components, self.seed = size, grid, diameter, n_components, seed
 
     def fit(self, X, y=None):
@@ -122,18 +121,30 @@ class PcaSift(TransformerMixin, BaseEstimator):
 
 
 def eigen_block(cfg: FeaturesConfig, size: int, seed: int) -> Pipeline:
-    return Pipeline([
-        ("minmax", FunctionTransformer(minmax_rows, kw_args={"size": size})),
-        ("standardize", StandardScaler() if cfg.eigen.standardize else "passthrough"),
-        ("pca", PCA(cfg.eigen.n_components, whiten=cfg.eigen.whiten, svd_solver=cfg.eigen.svd_solver,
-                    random_state=seed)),
-    ])
+    return Pipeline(
+        [
+            ("minmax", FunctionTransformer(minmax_rows, kw_args={"size": size})),
+            ("standardize", StandardScaler() if cfg.eigen.standardize else "passthrough"),
+            (
+                "pca",
+                PCA(
+                    cfg.eigen.n_components, whiten=cfg.eigen.whiten, svd_solver=cfg.eigen.svd_solver, random_state=seed
+                ),
+            ),
+        ]
+    )
 
 
 def hog_block(cfg: FeaturesConfig, size: int, seed: int) -> Pipeline:
     hog = cfg.hog
-    steps = [("hog", FunctionTransformer(hog_histograms, kw_args={
-        "size": size, "cell": hog.cell, "block": hog.block, "bins": hog.bins}))]
+    steps = [
+        (
+            "hog",
+            FunctionTransformer(
+                hog_histograms, kw_args={"size": size, "cell": hog.cell, "block": hog.block, "bins": hog.bins}
+            ),
+        )
+    ]
     if hog.n_components:
         steps.append(("pca", PCA(hog.n_components, whiten=True, svd_solver="randomized", random_state=seed)))
     return Pipeline(steps)
@@ -141,14 +152,21 @@ def hog_block(cfg: FeaturesConfig, size: int, seed: int) -> Pipeline:
 
 def lbp_block(cfg: FeaturesConfig, size: int) -> Pipeline:
     lbp = cfg.lbp
-    return Pipeline([("lbp", FunctionTransformer(lbp_histograms, kw_args={
-        "size": size, "points": lbp.points, "radius": lbp.radius, "grid": lbp.grid}))])
+    return Pipeline(
+        [
+            (
+                "lbp",
+                FunctionTransformer(
+                    lbp_histograms, kw_args={"size": size, "points": lbp.points, "radius": lbp.radius, "grid": lbp.grid}
+                ),
+            )
+        ]
+    )
 
 
 def sift_block(cfg: FeaturesConfig, size: int, seed: int) -> Pipeline:
     sift = cfg.sift
-    steps = [("sift", FunctionTransformer(sift_rows, kw_args={"size": size, "grid": sift.grid,
-                                                                "diameter": sift.size}))]
+    steps = [("sift", FunctionTransformer(sift_rows, kw_args={"size": size, "grid": sift.grid, "diameter": sift.size}))]
     if sift.n_components:
         steps.append(("pca", PCA(sift.n_components, whiten=True, svd_solver="randomized", random_state=seed)))
     return Pipeline(steps)
@@ -156,8 +174,12 @@ def sift_block(cfg: FeaturesConfig, size: int, seed: int) -> Pipeline:
 
 def pca_sift_block(cfg: FeaturesConfig, size: int, seed: int) -> Pipeline:
     sift = cfg.sift
-    return Pipeline([("pca_sift", PcaSift(size, sift.grid, sift.size, sift.pca_components, seed)),
-                     ("standardize", StandardScaler())])
+    return Pipeline(
+        [
+            ("pca_sift", PcaSift(size, sift.grid, sift.size, sift.pca_components, seed)),
+            ("standardize", StandardScaler()),
+        ]
+    )
 
 
 def face_features(cfg: FeaturesConfig, size: int, seed: int) -> FeatureUnion:
@@ -211,8 +233,9 @@ def fit_to_sample(features: FeaturesConfig, n_train: int) -> FeaturesConfig:
         settings = getattr(features, block)
         wanted = getattr(settings, key)
         if block in features.blocks and wanted and wanted > n_train:
-            log.warning("features.%s.%s=%d exceeds the %d training faces: using %d", block, key, wanted, n_train,
-                        n_train)
+            log.warning(
+                "features.%s.%s=%d exceeds the %d training faces: using %d", block, key, wanted, n_train, n_train
+            )
             updates[block] = settings.model_copy(update={key: n_train})
     return features.model_copy(update=updates)
 
@@ -225,8 +248,10 @@ def load_crops(crops: np.ndarray, indices: np.ndarray) -> np.ndarray:
 def transform_all(transformer, crops: np.ndarray, indices: np.ndarray, batch_size: int) -> np.ndarray:
     """Features of every listed crop, a batch at a time so memory stays flat."""
     indices = np.asarray(indices)
-    parts = [transformer.transform(load_crops(crops, indices[start:start + batch_size]))
-             for start in range(0, len(indices), batch_size)]
+    parts = [
+        transformer.transform(load_crops(crops, indices[start : start + batch_size]))
+        for start in range(0, len(indices), batch_size)
+    ]
     return np.concatenate(parts)
 
 

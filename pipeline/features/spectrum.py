@@ -72,9 +72,7 @@ def ring_operator(shape: tuple[int, int]) -> scipy.sparse.csr_matrix:
     rings = radii[keep] - 1
     counts = np.bincount(rings, minlength=outer - 1).astype(float)
     weights = 1.0 / counts[rings]
-    return scipy.sparse.csr_matrix(
-        (weights, (rows, rings)), shape=(height * half_columns, outer - 1)
-    )
+    return scipy.sparse.csr_matrix((weights, (rows, rings)), shape=(height * half_columns, outer - 1))
 
 
 @lru_cache(maxsize=32)
@@ -156,6 +154,7 @@ def spectra_of_files(paths: Sequence[str], n_points: int, side: int | None = Non
 
 
 # ---- the detector's input: one definition for the stage, the videos, `genrec predict` and the web app ----
+
 
 def face_region(gray: np.ndarray, box, scale: float) -> np.ndarray | None:
     """The square of side scale x the box's longer side, centred on the box but kept inside the image

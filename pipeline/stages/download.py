@@ -21,9 +21,7 @@ def download(cfg: Config, run: StageRun) -> None:
     mirror = mirror_dir(cfg.download.mirror)
     files = {}
     for source in cfg.datasets.values():
-        folder, changed = fetch_dataset(
-            source, RAW, mirror, DOWNLOADS, cfg.download.timeout_s, cfg.download.retries
-        )
+        folder, changed = fetch_dataset(source, RAW, mirror, DOWNLOADS, cfg.download.timeout_s, cfg.download.retries)
         files[source.name] = sum(1 for path in folder.rglob("*") if path.is_file()) - 1  # less the marker
         log.info("%s: %s (%d files)", source.name, "extracted" if changed else "already in place", files[source.name])
     metrics = {"files": files}

@@ -73,8 +73,15 @@ def evaluate_by_ethnicity(cfg: Config, run: StageRun) -> None:
         tables[name] = cell_table(results, list(evaluation.ethnicities), GENDERS)
         summaries[name] = {"source": source.source, "type": source.type, **table_summary(results, tables[name])}
         all_results.append(results)
-        log.info("%s (%s): %d items, %d scored, %d without a face, %d skipped", name, source.source,
-                 len(results), summaries[name]["scored"], summaries[name]["no_face"], len(summaries[name]["skipped"]))
+        log.info(
+            "%s (%s): %d items, %d scored, %d without a face, %d skipped",
+            name,
+            source.source,
+            len(results),
+            summaries[name]["scored"],
+            summaries[name]["no_face"],
+            len(summaries[name]["skipped"]),
+        )
 
     items = pd.concat(all_results, ignore_index=True).reindex(columns=ITEM_COLUMNS)
     write_parquet(ITEMS, items.astype({"path": str}))
@@ -98,9 +105,15 @@ def evaluate_by_ethnicity(cfg: Config, run: StageRun) -> None:
 
     run.tags["genrec.gender_model_version"] = model_version(record["sha256"])
     run.tags["genrec.gender_model_sha256"] = record["sha256"]
-    run.log_metrics({f"{name}/{cell}/{key}": value
-                     for name, summary in summaries.items() for cell, values in summary["cells"].items()
-                     for key, value in values.items() if value is not None})
+    run.log_metrics(
+        {
+            f"{name}/{cell}/{key}": value
+            for name, summary in summaries.items()
+            for cell, values in summary["cells"].items()
+            for key, value in values.items()
+            if value is not None
+        }
+    )
 
 
 def main() -> None:

@@ -54,8 +54,9 @@ CURVE_SAMPLE = 5000
 EIGENFACES_SHOWN = 16
 
 
-def write_figures(cfg: Config, features_cfg: FeaturesConfig, transformer, train_crops: np.ndarray,
-                  run: StageRun) -> None:
+def write_figures(
+    cfg: Config, features_cfg: FeaturesConfig, transformer, train_crops: np.ndarray, run: StageRun
+) -> None:
     """The explained-variance curve and the first eigenfaces: the model's own when it uses eigenfaces."""
     pca = sample_eigenfaces(cfg.features, train_crops, cfg.seed, CURVE_SAMPLE)
     curve = variance_curve(pca)
@@ -81,18 +82,26 @@ def extract_eigen(cfg: Config, run: StageRun) -> None:
     transformer = clone(face_features(features_cfg, size, cfg.seed)).fit(train_crops)
     features = transform_all(transformer, crops, rows["crop_index"].to_numpy(), cfg.compute.batch_size)
     columns = feature_names(transformer, train_crops[:1])
-    table = pd.concat([rows[LABEL_COLUMNS].reset_index(drop=True),
-                       pd.DataFrame(features, columns=columns)], axis=1)
+    table = pd.concat([rows[LABEL_COLUMNS].reset_index(drop=True), pd.DataFrame(features, columns=columns)], axis=1)
     write_parquet(EIGEN_FEATURES, table)
-    save_model(transformer, EIGEN_TRANSFORMER, {
-        "stage": "extract-eigen", "blocks": list(cfg.features.blocks), "input_size": size, "features": columns,
-    })
+    save_model(
+        transformer,
+        EIGEN_TRANSFORMER,
+        {
+            "stage": "extract-eigen",
+            "blocks": list(cfg.features.blocks),
+            "input_size": size,
+            "features": columns,
+        },
+    )
 
     metrics = {
-        "blocks": list(cfg.features.blocks), "n_features": len(columns),
+        "blocks": list(cfg.features.blocks),
+        "n_features": len(columns),
         "faces": {role: int((rows["role"] == role).sum()) for role in ("train", "unused", "test", "cross")},
-        "train_by_source": {str(k): int(v) for k, v in
-                            rows.loc[rows["role"] == "train", "dataset"].value_counts().sort_index().items()},
+        "train_by_source": {
+            str(k): int(v) for k, v in rows.loc[rows["role"] == "train", "dataset"].value_counts().sort_index().items()
+        },
     }
     if "eigen" in cfg.features.blocks:
         metrics["n_components"] = features_cfg.eigen.n_components
@@ -100,8 +109,13 @@ def extract_eigen(cfg: Config, run: StageRun) -> None:
     write_figures(cfg, features_cfg, transformer, train_crops, run)
     publish_json(run, EIGEN_METRICS, metrics)
     run.log_metrics(metrics)
-    log.info("features %s: %d columns; faces %s; explained variance %s", metrics["blocks"], len(columns),
-             metrics["faces"], metrics.get("explained_variance"))
+    log.info(
+        "features %s: %d columns; faces %s; explained variance %s",
+        metrics["blocks"],
+        len(columns),
+        metrics["faces"],
+        metrics.get("explained_variance"),
+    )
 
 
 def main() -> None:

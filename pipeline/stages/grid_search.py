@@ -35,9 +35,15 @@ def log_model(run: StageRun, served: Served, name: str) -> None:
         # MLflow stores sklearn models with skops: trust the types of the model we just built.
         trusted = get_untrusted_types(data=dumps(model))
         mlflow.sklearn.log_model(
-            model, name="model", signature=signature, input_example=X[:2],
-            registered_model_name=name, skops_trusted_types=trusted, metadata=served.info,
+            model,
+            name="model",
+            signature=signature,
+            input_example=X[:2],
+            registered_model_name=name,
+            skops_trusted_types=trusted,
+            metadata=served.info,
         )
+
     run.in_run(callback)
 
 
@@ -64,17 +70,28 @@ def grid_search(task: str, cfg: Config, run: StageRun) -> None:
     publish_csv(run, files.roc, roc)
     publish_csv(run, files.confusion, confusion_table(y[test], predicted, classes))
     publish_figure(run, files.roc_figure, partial(roc_figure, roc, metrics["test"]["roc_auc"], f"{task}: held-out ROC"))
-    publish_figure(run, files.confusion_figure,
-                   partial(confusion_figure, confusion_counts(y[test], predicted), classes, f"{task}: held-out"))
+    publish_figure(
+        run,
+        files.confusion_figure,
+        partial(confusion_figure, confusion_counts(y[test], predicted), classes, f"{task}: held-out"),
+    )
 
-    info = {"task": task, "classes": classes, "best_params": result.best_params,
-            "test_accuracy": metrics["test"]["accuracy"]}
+    info = {
+        "task": task,
+        "classes": classes,
+        "best_params": result.best_params,
+        "test_accuracy": metrics["test"]["accuracy"],
+    }
     served = spec.served(cfg, data, tuned, X, info)
     saved = save_model(served.model, files.model, served.info)
     run.tags["genrec.model_sha256"] = saved["sha256"]  # finds the registry version of this very file
 
-    run.log_params({f"search.{k}": v for k, v in result.best_params.items()} | {"search.candidate": result.best_candidate})
-    run.log_metrics({key: value for key, value in metrics.items() if key != "cv"} | {"cv.best_score": result.best_score})
+    run.log_params(
+        {f"search.{k}": v for k, v in result.best_params.items()} | {"search.candidate": result.best_candidate}
+    )
+    run.log_metrics(
+        {key: value for key, value in metrics.items() if key != "cv"} | {"cv.best_score": result.best_score}
+    )
     if cfg.spectrum and cfg.spectrum.videos:
         videos = spec.videos(cfg, served)
         publish_json(run, files.videos, videos)
@@ -82,8 +99,13 @@ def grid_search(task: str, cfg: Config, run: StageRun) -> None:
         log.info("videos: %s", videos["summary"])
     log_model(run, served, spec.registered)
     run.in_run(lambda: review_challenger(spec.registered))  # aliases challenger/champion (pipeline.registry)
-    log.info("%s: CV %.4f (%s), held-out accuracy %.4f", task, result.best_score, result.best_candidate,
-             metrics["test"]["accuracy"])
+    log.info(
+        "%s: CV %.4f (%s), held-out accuracy %.4f",
+        task,
+        result.best_score,
+        result.best_candidate,
+        metrics["test"]["accuracy"],
+    )
 
 
 def main() -> None:

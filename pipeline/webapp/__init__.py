@@ -58,10 +58,16 @@ def fake_validation(record: dict) -> dict | None:
         return None
     heldout = validation["heldout"]
     return {
-        "real": [{"source": name, "rate": v["false_alarm_rate"], "n": v["n"]}
-                 for name, v in heldout.items() if v["class"] == "real"],
-        "fake": [{"source": name, "rate": v["detection_rate"], "n": v["n"]}
-                 for name, v in heldout.items() if v["class"] == "fake"],
+        "real": [
+            {"source": name, "rate": v["false_alarm_rate"], "n": v["n"]}
+            for name, v in heldout.items()
+            if v["class"] == "real"
+        ],
+        "fake": [
+            {"source": name, "rate": v["detection_rate"], "n": v["n"]}
+            for name, v in heldout.items()
+            if v["class"] == "fake"
+        ],
         "roc_auc": validation.get("roc_auc"),
         "input": record.get("spectrum", {}),
         "profiles": record.get("profiles"),

@@ -56,8 +56,16 @@ def annotate(image: np.ndarray, faces: list[dict]) -> np.ndarray:
         colour = (60, 160, 255) if face["gender"] == "female" else (255, 140, 40)
         cv2.rectangle(shown, (x, y), (x + w, y + h), colour, thickness)
         label = f"{number}: {face['gender']} {face['confidence']:.0f}%"
-        cv2.putText(shown, label, (max(0, x), max(14, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * thickness / 2 + 0.2,
-                    colour, max(1, thickness // 2), cv2.LINE_AA)
+        cv2.putText(
+            shown,
+            label,
+            (max(0, x), max(14, y - 6)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5 * thickness / 2 + 0.2,
+            colour,
+            max(1, thickness // 2),
+            cv2.LINE_AA,
+        )
     return shown
 
 
@@ -77,22 +85,37 @@ class Analyzer:
 
     @classmethod
     def from_config(cls, serve: ServeConfig, gender: GenderModel, fake: FakeDetector) -> Analyzer:
-        return cls(gender=gender, fake=fake, every_s=serve.every_s, max_frames=serve.max_frames,
-                   max_seconds=serve.max_seconds, working_side=serve.working_side, max_pixels=serve.max_pixels,
-                   max_frame_pixels=serve.max_frame_pixels, max_analysis_s=serve.max_analysis_s)
+        return cls(
+            gender=gender,
+            fake=fake,
+            every_s=serve.every_s,
+            max_frames=serve.max_frames,
+            max_seconds=serve.max_seconds,
+            working_side=serve.working_side,
+            max_pixels=serve.max_pixels,
+            max_frame_pixels=serve.max_frame_pixels,
+            max_analysis_s=serve.max_analysis_s,
+        )
 
     @property
     def frame_limits(self) -> FrameLimits:
-        return FrameLimits(max_grabs=MAX_GRABS, max_grab_s=GRAB_SHARE * self.max_analysis_s,
-                           max_pixels=self.max_frame_pixels, working_side=self.working_side)
+        return FrameLimits(
+            max_grabs=MAX_GRABS,
+            max_grab_s=GRAB_SHARE * self.max_analysis_s,
+            max_pixels=self.max_frame_pixels,
+            working_side=self.working_side,
+        )
 
     def faces(self, image: np.ndarray) -> tuple[list[FacePrediction], list[dict]]:
         gray = to_gray(image)
         found = self.gender.faces(gray)
         scores = self.fake.scores(gray, [face.box for face in found])
         return found, [
-            {**face.as_dict(), "fake_probability": p,
-             "spectrum": None if spectrum is None else [round(float(v), 5) for v in spectrum]}
+            {
+                **face.as_dict(),
+                "fake_probability": p,
+                "spectrum": None if spectrum is None else [round(float(v), 5) for v in spectrum],
+            }
             for face, (p, spectrum) in zip(found, scores, strict=True)
         ]
 
@@ -100,8 +123,13 @@ class Analyzer:
         image, (width, height) = decode_image(path.read_bytes(), self.max_pixels, self.working_side)
         scale = max(image.shape[:2]) / max(width, height)
         _, faces = self.faces(image)
-        result = {"kind": "image", "width": round(image.shape[1] / scale), "height": round(image.shape[0] / scale),
-                  "faces": [in_original(face, scale) for face in faces], "annotated": data_uri(annotate(image, faces))}
+        result = {
+            "kind": "image",
+            "width": round(image.shape[1] / scale),
+            "height": round(image.shape[0] / scale),
+            "faces": [in_original(face, scale) for face in faces],
+            "annotated": data_uri(annotate(image, faces)),
+        }
         if not faces:
             result["message"] = "no face found in this image"
         return result
@@ -117,12 +145,20 @@ class Analyzer:
         for frame in frames:
             found, faces = self.faces(frame.image)
             largest.append(found[:1])
-            described.append({"index": frame.index, "time_s": round(frame.time_s, 2),
-                              "faces": [in_original(face, frame.scale) for face in faces],
-                              "annotated": data_uri(annotate(frame.image, faces))})
+            described.append(
+                {
+                    "index": frame.index,
+                    "time_s": round(frame.time_s, 2),
+                    "faces": [in_original(face, frame.scale) for face in faces],
+                    "annotated": data_uri(annotate(frame.image, faces)),
+                }
+            )
         summary = video_gender(largest, self.gender.classes)
-        fake = [f["faces"][0]["fake_probability"] for f in described
-                if f["faces"] and f["faces"][0]["fake_probability"] is not None]
+        fake = [
+            f["faces"][0]["fake_probability"]
+            for f in described
+            if f["faces"] and f["faces"][0]["fake_probability"] is not None
+        ]
         summary["fake_probability"] = round(float(np.mean(fake)), 4) if fake else None
         result = {"kind": "video", "frames": described, "summary": summary}
         if summary["gender"] is None:
