@@ -13,9 +13,10 @@ from pipeline.predict import fake_detector_for, load_predictor, predict_file, re
 from helpers import base_params
 
 
-@pytest.fixture()
-def project(tmp_path, monkeypatch):
-    """A working directory with tiny gender and fake models where the pipeline puts them."""
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """A folder with tiny gender and fake models where the pipeline puts them, and the config."""
+    tmp_path = tmp_path_factory.mktemp("predict")
     cfg = config_from_dict(base_params())
     rng = np.random.default_rng(0)
     size, n_points = cfg.crop.size, cfg.spectrum.n_points
@@ -33,7 +34,13 @@ def project(tmp_path, monkeypatch):
         tmp_path / "data/models/fake.joblib",
         {"task": "fake", "classes": ["real", "fake"], "spectrum": cfg.section_dump("spectrum")},
     )
-    monkeypatch.chdir(tmp_path)
+    return tmp_path, cfg
+
+
+@pytest.fixture()
+def project(models, monkeypatch):
+    folder, cfg = models
+    monkeypatch.chdir(folder)
     return cfg
 
 

@@ -35,6 +35,9 @@ def small_params() -> dict:
     params = base_params()
     params["filter"]["max_per_dataset"] = PER_DATASET
     params["compute"]["n_jobs"] = 1  # in this process: no worker start-up, and coverage sees the work
+    # The cascade on smaller images (LFW's 250 px photos dominate its time): these tests check the stages'
+    # bookkeeping; the detector at its own settings is tests/test_faces.py's.
+    params["crop"]["detect_side"] = 160
     params["spectrum"]["max_per_source"] = 25  # per data set and split
     # A few components: randomized PCA is the slow part on tiny data (fit_to_sample is tested on its own).
     params["features"]["eigen"] |= {"n_components": 10, "curve_components": 20}

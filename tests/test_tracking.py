@@ -174,6 +174,7 @@ def test_a_run_spans_its_stage_and_records_its_input_data_by_dvc_hash(tmp_path):
     assert inputs["data/features"].digest.endswith(".dir")
 
 
+@pytest.mark.slow  # runs DVC itself (dvc init, dvc add: ~3 s of CPU)
 def test_lineage_hashes_are_the_ones_dvc_records(tmp_path):
     """`dvc add` is the oracle: the same md5 for a file and for a nested folder."""
     import yaml
