@@ -48,10 +48,25 @@ def load_model(spec: str | os.PathLike, base: Path | None = None) -> LoadedModel
 
         mlflow.set_tracking_uri(tracking_uri())  # the project's store, or MLFLOW_TRACKING_URI
         uri = str(spec)
-        return LoadedModel(mlflow.sklearn.load_model(uri), dict(get_model_info(uri).metadata or {}), uri)
+        record = dict(get_model_info(uri).metadata or {}) or registered_task_record(uri)
+        return LoadedModel(mlflow.sklearn.load_model(uri), record, uri)
     path = Path(spec)
     model, record = load_verified(path if path.is_absolute() or base is None else base / path)
     return LoadedModel(model, record, record["sha256"])
+
+
+def registered_task_record(uri: str) -> dict[str, Any]:
+    """For a version registered before grid-search logged its record as metadata: the task and classes
+    its registered name stands for (pipeline.tasks), or nothing."""
+    from pipeline.tasks import TASKS
+
+    if not uri.startswith("models:/"):
+        return {}
+    name = uri.removeprefix("models:/").split("/")[0].split("@")[0]
+    for task_name, task in TASKS.items():
+        if task.registered == name:
+            return {"task": task_name, "classes": list(task.classes)}
+    return {}
 
 
 def _task_record(loaded: LoadedModel, task: str) -> dict[str, Any]:

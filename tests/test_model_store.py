@@ -16,6 +16,7 @@ from pipeline.model_store import (
     load_fake_detector,
     load_gender_model,
     load_model,
+    registered_task_record,
 )
 from pipeline.models import ModelError, save_model
 
@@ -89,6 +90,12 @@ def test_a_changed_file_is_refused(saved):
 def test_registry_uris_are_recognized():
     assert is_registry_uri("models:/genrec-gender@champion") and is_registry_uri("runs:/abc/model")
     assert not is_registry_uri("data/models/gender.joblib")
+
+
+def test_a_version_registered_without_its_record_is_known_by_its_registered_name():
+    assert registered_task_record("models:/genrec-gender@champion") == {"task": "gender", "classes": ["female", "male"]}
+    assert registered_task_record("models:/genrec-fakeface/3")["classes"] == ["real", "fake"]
+    assert registered_task_record("models:/other/1") == {} and registered_task_record("runs:/abc/model") == {}
 
 
 @pytest.mark.slow
