@@ -12,6 +12,7 @@ goes through pipeline.labelled_videos, as grid-search's labelled videos do.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +23,15 @@ import pandas as pd
 from pipeline.config import EvaluationConfig, TableSource
 from pipeline.datasets.fakeavceleb import read as read_fakeavceleb
 from pipeline.errors import StageError
-from pipeline.evaluation import GENDER_WORDS, evaluate_items, item_result, sample_per_cell, video_result
+from pipeline.evaluation import (
+    GENDER_WORDS,
+    cell_table,
+    evaluate_items,
+    item_result,
+    sample_per_cell,
+    table_summary,
+    video_result,
+)
 from pipeline.faces import to_gray
 from pipeline.faceswap import pair_sources, swap_face
 from pipeline.gender import GenderModel
@@ -46,6 +55,7 @@ ITEM_COLUMNS = [
     "reason",
     "face_predictions",
 ]
+log = logging.getLogger("genrec")
 VIDEO_FIELDS = ("path", "gender", "real_fake", "status", "predicted", "confidence", "frames", "reason")
 
 
@@ -151,3 +161,33 @@ def swap_examples(swaps: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray, np.
         (read_image(r.source), read_image(r.path), swap_face(read_image(r.source), read_image(r.path)))
         for r in swaps.itertuples()
     ]
+
+
+def score_table(
+    name: str, source: TableSource, items: pd.DataFrame, predict: Callable[[pd.Series], dict], ethnicities
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """One table's per-item results, its per-cell table and its part of evaluation.json."""
+    results = evaluate_items(items, predict).assign(table=name)
+    table = cell_table(results, list(ethnicities), GENDERS)
+    summary = {"source": source.source, "type": source.type, **table_summary(results, table)}
+    log.info(
+        "%s (%s): %d items, %d scored, %d without a face, %d skipped",
+        name,
+        source.source,
+        len(results),
+        summary["scored"],
+        summary["no_face"],
+        len(summary["skipped"]),
+    )
+    return results, table, summary
+
+
+def cell_metrics(summaries: dict[str, dict]) -> dict[str, float]:
+    """One MLflow metric per table, cell and figure (`table2/African/women/confidence_mean`)."""
+    return {
+        f"{name}/{cell}/{key}": value
+        for name, summary in summaries.items()
+        for cell, values in summary["cells"].items()
+        for key, value in values.items()
+        if value is not None
+    }

@@ -12,13 +12,14 @@ from functools import partial
 import pandas as pd
 
 from pipeline.config import Config
-from pipeline.evaluation import cell_table, evaluate_items, table_summary, tables_markdown
+from pipeline.evaluation import tables_markdown
 from pipeline.evaluation_sets import (
-    GENDERS,
     ITEM_COLUMNS,
     TITLES,
+    cell_metrics,
     confidence_bars,
     item_predictor,
+    score_table,
     swap_examples,
     table_items,
     video_evaluation,
@@ -32,11 +33,11 @@ from pipeline.outputs import (
     EIGEN_FEATURES,
     EVALUATION_METRICS,
     ITEMS,
-    MODELS,
     RAW,
     SWAPS_FIGURE,
     TABLES,
     TABLES_MARKDOWN,
+    TaskFiles,
     publish_csv,
     publish_figure,
     publish_json,
@@ -45,7 +46,7 @@ from pipeline.outputs import (
 )
 from pipeline.registry import version_of
 from pipeline.report import confidence_figure, swap_sheet
-from pipeline.stages.common import StageError, log, run_stage
+from pipeline.stages.common import StageError, run_stage
 from pipeline.tracking import StageRun, resolve_from_root
 
 FEATURE_COLUMNS = ["path", "dataset", "ethnicity", "gender", "role"]
@@ -61,7 +62,7 @@ def evaluate_by_ethnicity(cfg: Config, run: StageRun) -> None:
         raise StageError("params.yaml has no evaluation or gender section: run `genrec compose`")
     evaluation = cfg.evaluation
     # One detector and face normalization for every input; classes and input size from the model's record.
-    model, record = load_gender_model(str(require(MODELS / "gender.joblib")), cfg.crop)
+    model, record = load_gender_model(str(require(TaskFiles.of("gender").model)), cfg.crop)
     predict = item_predictor(model, evaluation.every_s, evaluation.max_frames)
     features = partial(pd.read_parquet, require(EIGEN_FEATURES), columns=FEATURE_COLUMNS)
     fakeavceleb_root = partial(resolve_from_root, evaluation.fakeavceleb_root)
@@ -69,19 +70,8 @@ def evaluate_by_ethnicity(cfg: Config, run: StageRun) -> None:
     tables, summaries, all_results = {}, {}, []
     for name, source in (("table1", evaluation.table1), ("table2", evaluation.table2)):
         items = table_items(source, evaluation, cfg.seed, features, fakeavceleb_root)
-        results = evaluate_items(items, predict).assign(table=name)
-        tables[name] = cell_table(results, list(evaluation.ethnicities), GENDERS)
-        summaries[name] = {"source": source.source, "type": source.type, **table_summary(results, tables[name])}
+        results, tables[name], summaries[name] = score_table(name, source, items, predict, evaluation.ethnicities)
         all_results.append(results)
-        log.info(
-            "%s (%s): %d items, %d scored, %d without a face, %d skipped",
-            name,
-            source.source,
-            len(results),
-            summaries[name]["scored"],
-            summaries[name]["no_face"],
-            len(summaries[name]["skipped"]),
-        )
 
     items = pd.concat(all_results, ignore_index=True).reindex(columns=ITEM_COLUMNS)
     write_parquet(ITEMS, items.astype({"path": str}))
@@ -105,15 +95,7 @@ def evaluate_by_ethnicity(cfg: Config, run: StageRun) -> None:
 
     run.tags["genrec.gender_model_version"] = model_version(record["sha256"])
     run.tags["genrec.gender_model_sha256"] = record["sha256"]
-    run.log_metrics(
-        {
-            f"{name}/{cell}/{key}": value
-            for name, summary in summaries.items()
-            for cell, values in summary["cells"].items()
-            for key, value in values.items()
-            if value is not None
-        }
-    )
+    run.log_metrics(cell_metrics(summaries))
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from pipeline.features.faces import (
     transform_all,
     variance_curve,
 )
-from pipeline.gender_data import gender_faces, require_both_genders, select_training
+from pipeline.gender_data import gender_faces, require_both_genders, role_counts, select_training
 from pipeline.io import write_parquet
 from pipeline.models import save_model
 from pipeline.outputs import (
@@ -84,25 +84,10 @@ def extract_eigen(cfg: Config, run: StageRun) -> None:
     columns = feature_names(transformer, train_crops[:1])
     table = pd.concat([rows[LABEL_COLUMNS].reset_index(drop=True), pd.DataFrame(features, columns=columns)], axis=1)
     write_parquet(EIGEN_FEATURES, table)
-    save_model(
-        transformer,
-        EIGEN_TRANSFORMER,
-        {
-            "stage": "extract-eigen",
-            "blocks": list(cfg.features.blocks),
-            "input_size": size,
-            "features": columns,
-        },
-    )
+    record = {"stage": "extract-eigen", "blocks": list(cfg.features.blocks), "input_size": size, "features": columns}
+    save_model(transformer, EIGEN_TRANSFORMER, record)
 
-    metrics = {
-        "blocks": list(cfg.features.blocks),
-        "n_features": len(columns),
-        "faces": {role: int((rows["role"] == role).sum()) for role in ("train", "unused", "test", "cross")},
-        "train_by_source": {
-            str(k): int(v) for k, v in rows.loc[rows["role"] == "train", "dataset"].value_counts().sort_index().items()
-        },
-    }
+    metrics = {"blocks": list(cfg.features.blocks), "n_features": len(columns), **role_counts(rows)}
     if "eigen" in cfg.features.blocks:
         metrics["n_components"] = features_cfg.eigen.n_components
         metrics["explained_variance"] = round(eigen_explained_variance(transformer), 6)
