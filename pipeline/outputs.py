@@ -144,7 +144,8 @@ def producer(path: Path) -> str | None:
 def require(path: Path) -> Path:
     """`path`, or a StageError saying which stage makes it."""
     if not path.exists():
-        raise StageError(f"{path} is missing: run `dvc repro {producer(path) or ''}` first")
+        stage = producer(path)
+        raise StageError(f"{path} is missing: run `dvc repro {stage}` first" if stage else f"{path} is missing")
     return path
 
 

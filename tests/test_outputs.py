@@ -83,6 +83,8 @@ def test_require_returns_the_path_or_says_which_stage_to_run(tmp_path, monkeypat
     CROPS.parent.mkdir(parents=True)
     CROPS.write_bytes(b"")
     assert require(CROPS) == CROPS
+    with pytest.raises(StageError, match=r"^elsewhere.txt is missing$"):
+        require(Path("elsewhere.txt"))
 
 
 def test_publish_writes_the_file_and_logs_that_very_file(tmp_path):
