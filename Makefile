@@ -1,6 +1,6 @@
 # One command to set up and run the pipeline, one to set up and run the tests.
 #   make repro   creates .venv, installs genrec, runs `dvc repro`
-#   make test    creates .venv, installs genrec with its test tools (and Chromium), runs pytest
+#   make test    creates .venv, installs genrec with its test tools (and Chromium), runs the lint, then pytest
 #   make test-fast  the unit tests only (no stage subprocesses, DVC, MLflow stores or browser): under a minute
 #   make lint    ruff: lint and format check
 #   make services / make services-stop   the team's S3 store and MLflow server (README: Working as a team)
@@ -36,7 +36,8 @@ browser:
 PYTEST := python -m pytest --strict-markers --durations=10 --cov=pipeline --cov-report=term
 COVERAGE_FLOOR ?= 75
 
-test: setup browser
+# The lint runs first: CI (.ci/run) fails on unformatted or lint-failing code before the long suite starts.
+test: setup browser lint
 	$(PYTEST) --cov-fail-under=$(COVERAGE_FLOOR)
 
 test-fast: setup

@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.config import compose, config_from_dict  # noqa: E402
-from pipeline.features.faces import face_features  # noqa: E402
+from pipeline.features.faces import face_features, load_crops  # noqa: E402
+from pipeline.gender_data import gender_faces, select_training  # noqa: E402
 from pipeline.models import search_candidates  # noqa: E402
-from pipeline.stages.extract_eigen import gender_faces, load_crops, select_training  # noqa: E402
 
 PAPER_GRID = {  # as the paper wrote it: 7 x 2 x 6 x 2 = 168 points
     "C": [1, 10, 20, 30, 40, 50, 100],
@@ -86,7 +86,7 @@ def main() -> int:
     print(f"naive GridSearchCV, 168 points, 1 core: {naive_s:8.1f} s  best {naive_params} CV {naive.best_score_:.4f}")
     for strategy in args.strategies:
         search = dataclasses.replace(cfg.gender_search, strategy=strategy)
-        result, seconds = timed(lambda: search_candidates(X, y, search, cfg.seed, n_jobs=-1))
+        result, seconds = timed(lambda search=search: search_candidates(X, y, search, cfg.seed, n_jobs=-1))
         # Halving scores its last round on its own resources: re-score the winner on the naive search's folds.
         score = full_cv_score(X, y, result.estimator(), cfg.seed)
         same = result.best_params == naive_params

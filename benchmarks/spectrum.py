@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from pipeline.config import ComputeConfig  # noqa: E402
 from pipeline.features.spectrum import spectra_of_files  # noqa: E402
 from pipeline.parallel import compute_backend, map_batches  # noqa: E402
+
 from reference.spectrum_reference import spectrum_of_file  # noqa: E402
 
 
@@ -88,11 +89,11 @@ def main() -> None:
     round_ratios = []
     for _ in range(args.rounds):
         reference: list[np.ndarray] = []
-        ref_s = seconds(lambda: reference.extend(spectrum_of_file(p) for p in paths))
+        ref_s = seconds(lambda reference=reference: reference.extend(spectrum_of_file(p) for p in paths))
         one_s = seconds(lambda: genrec_spectra(paths, 1))
         fast: list[np.ndarray] = []
-        all_s = seconds(lambda: fast.append(genrec_spectra(paths, cores)))
-        for key, value in zip(totals, (ref_s, one_s, all_s)):
+        all_s = seconds(lambda fast=fast: fast.append(genrec_spectra(paths, cores)))
+        for key, value in zip(totals, (ref_s, one_s, all_s), strict=True):
             totals[key] += value
         round_ratios.append(ref_s / all_s)
     rates = {key: args.rounds * len(paths) / value for key, value in totals.items()}

@@ -89,6 +89,8 @@ BLOCKS = ("eigen", "hog", "lbp", "sift", "pca_sift")  # pipeline.features.faces
 MODEL_FAMILIES = ("svm", "logistic_regression")  # pipeline.models.classifier
 EVALUATION_SOURCES = ("utkface_heldout", "fairface_heldout", "utkface_swaps", "fakeavceleb")
 FAKEAVCELEB_TYPES = ("RealVideo-RealAudio", "FakeVideo-FakeAudio", "RealVideo-FakeAudio", "FakeVideo-RealAudio")
+# Declared pixels an image may have before it is decoded (filter-small-images and uploads alike).
+MAX_PIXELS = 40_000_000
 BALANCE = ("none", "gender", "ethnicity", "ethnicity_gender")
 
 
@@ -128,7 +130,7 @@ class DownloadConfig(Section):
 class FilterConfig(Section):
     datasets: Annotated[Names, Field(min_length=1)]
     min_size: Annotated[Int, Field(ge=1)] = 60
-    max_pixels: Annotated[Int, Field(ge=1)] = 40_000_000
+    max_pixels: Annotated[Int, Field(ge=1)] = MAX_PIXELS
     test_size: Annotated[Float, Field(gt=0, lt=1)] = 0.2
     max_per_dataset: Annotated[Int, Field(ge=1)] | None = None
 
@@ -361,7 +363,7 @@ class ServeConfig(Section):
     max_analysis_mb: Annotated[Int, Field(ge=64)] = 768
     max_rss_mb: Annotated[Int, Field(ge=64)] = 1024
     working_side: Annotated[Int, Field(ge=64)] = 1024
-    max_pixels: Annotated[Int, Field(ge=1)] = 40_000_000
+    max_pixels: Annotated[Int, Field(ge=1)] = MAX_PIXELS
     max_frame_pixels: Annotated[Int, Field(ge=1)] = 8_912_896
     header_timeout_s: Annotated[Int, Field(ge=1)] = 5
     sweep_every_s: Positive = 60.0

@@ -3,3 +3,7 @@
 
 class GenrecError(Exception):
     """A failure with a one-sentence message saying what went wrong and how to fix it."""
+
+
+class StageError(GenrecError, RuntimeError):
+    """A stage cannot go on; its message says what to do."""

@@ -61,7 +61,7 @@ def pair_sources(targets: pd.DataFrame, pool: pd.DataFrame, cells: list[str], se
     pool_by_cell = {key: members["path"].tolist() for key, members in pool.groupby(cells, sort=True)}
     for key, members in targets.groupby(cells, sort=True):
         candidates = pool_by_cell.get(key, [])
-        for index, path in zip(members.index, members["path"]):
+        for index, path in zip(members.index, members["path"], strict=True):
             others = [p for p in candidates if p != path]
             if others:
                 sources[index] = others[int(rng.integers(len(others)))]

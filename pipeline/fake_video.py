@@ -29,7 +29,7 @@ class FakeDetector:
         result: list[tuple[float | None, np.ndarray | None]] = [(None, None)] * len(regions)
         if found.any():
             proba = self.model.predict_proba(features[found])[:, 1]
-            for index, p in zip(np.flatnonzero(found), proba):
+            for index, p in zip(np.flatnonzero(found), proba, strict=True):
                 result[index] = (round(float(p), 6), profile_of(features[index], self.spectrum))
         return result
 

@@ -7,15 +7,12 @@ here exactly as haar-crop cropped the training faces (the Haar box, resized).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from pipeline.config import CropConfig
 from pipeline.faces import detect_faces, face_input
-from pipeline.models import load_verified
 
 
 @dataclass(frozen=True)
@@ -30,29 +27,11 @@ class FacePrediction:
 
 class GenderModel:
     """A fitted crop -> probability model with its class names, and the one detector and face
-    normalization (crop config) that made its training crops."""
+    normalization (crop config) that made its training crops. pipeline.model_store loads it."""
 
     def __init__(self, model, classes: list[str], crop: CropConfig):
         self.model, self.classes, self.crop = model, list(classes), crop
         self.size = crop.size
-
-    @classmethod
-    def load(cls, path: str | Path, crop: CropConfig) -> GenderModel:
-        """The pipeline's model file, verified against the sha256 recorded beside it."""
-        model, record = load_verified(Path(path))
-        return cls(model, record["classes"], crop)
-
-    @classmethod
-    def from_registry(cls, uri: str, crop: CropConfig, classes: list[str]) -> GenderModel:
-        """A registered MLflow model, e.g. models:/genrec-gender/latest."""
-        import mlflow
-        import mlflow.sklearn
-
-        from pipeline.tracking import tracking_uri
-
-        if not os.environ.get("MLFLOW_TRACKING_URI"):
-            mlflow.set_tracking_uri(tracking_uri())  # the project's store, as the stages use it
-        return cls(mlflow.sklearn.load_model(uri), classes, crop)
 
     def predict_crops(self, crops: np.ndarray) -> list[tuple[str, float]]:
         """(gender, confidence %) for each size x size crop."""
@@ -60,7 +39,7 @@ class GenderModel:
             return []
         probabilities = self.model.predict_proba(np.asarray(crops).reshape(len(crops), -1))
         best = probabilities.argmax(axis=1)
-        return [(self.classes[i], round(float(100 * p[i]), 2)) for i, p in zip(best, probabilities)]
+        return [(self.classes[i], round(float(100 * p[i]), 2)) for i, p in zip(best, probabilities, strict=True)]
 
     def faces(
         self, gray: np.ndarray, largest_only: bool = False, boxes: np.ndarray | None = None
@@ -72,7 +51,7 @@ class GenderModel:
         crops = np.array([face_input(gray, box, self.crop) for box in boxes]).reshape(len(boxes), self.size, self.size)
         return [
             FacePrediction(tuple(int(v) for v in box), gender, confidence)
-            for box, (gender, confidence) in zip(boxes, self.predict_crops(crops))
+            for box, (gender, confidence) in zip(boxes, self.predict_crops(crops), strict=True)
         ]
 
 

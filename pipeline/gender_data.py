@@ -106,3 +106,13 @@ def require_both_genders(rows: pd.DataFrame, gender: GenderConfig) -> None:
             f"no training faces of both genders in {list(gender.datasets)}: "
             "check gender.datasets, gender.min_age and filter.datasets"
         )
+
+
+def role_counts(rows: pd.DataFrame) -> dict:
+    """Faces per role, and the training faces per source (extract-eigen's metrics)."""
+    return {
+        "faces": {role: int((rows["role"] == role).sum()) for role in ("train", "unused", "test", "cross")},
+        "train_by_source": {
+            str(k): int(v) for k, v in rows.loc[rows["role"] == "train", "dataset"].value_counts().sort_index().items()
+        },
+    }

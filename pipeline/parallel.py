@@ -62,6 +62,6 @@ def map_batches(
     results = joblib.Parallel(return_as="generator")(joblib.delayed(func)(part) for part in parts)
     progress = tqdm(total=len(items), desc=desc, unit="img", disable=not sys.stderr.isatty())
     with progress:
-        for part, result in zip(parts, results):
+        for part, result in zip(parts, results, strict=True):
             progress.update(len(part))
             yield result

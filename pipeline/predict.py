@@ -8,41 +8,30 @@ so its answers are the stage's answers for the same photo.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from pipeline.config import Config, load_config
+from pipeline.config import Config, ServeConfig, load_config
 from pipeline.faces import read_gray
 from pipeline.fake_video import FakeDetector
 from pipeline.gender import GenderModel
 from pipeline.images import OK, inspect_image
-from pipeline.models import load_verified
+from pipeline.model_store import load_fake_detector, load_gender_model
+from pipeline.outputs import TaskFiles
 
-GENDER_MODEL = Path("data/models/gender.joblib")
-FAKE_MODEL = Path("data/models/fake.joblib")
-CLASSES = ["female", "male"]
-REGISTRY = ("models:/", "runs:/")
+GENDER_MODEL = TaskFiles.of("gender").model
+FAKE_MODEL = TaskFiles.of("fake").model
 
 
 def load_predictor(model: str | None, cfg: Config | None = None) -> GenderModel:
     """The pipeline's verified model file (default), another saved file, or an MLflow model URI."""
     cfg = cfg or load_config()
-    if model and model.startswith(REGISTRY):
-        return GenderModel.from_registry(model, cfg.crop, CLASSES)
-    return GenderModel.load(Path(model) if model else GENDER_MODEL, cfg.crop)
+    return load_gender_model(model or GENDER_MODEL, cfg.crop)[0]
 
 
-def load_fake_detector(model: str | None, cfg: Config) -> FakeDetector | None:
+def fake_detector_for(model: str | None, cfg: Config) -> FakeDetector | None:
     """The spectrum model (verified file or MLflow URI); None when asked for none or none was built."""
     if model == "none" or (model is None and not FAKE_MODEL.is_file()):
         return None
-    if model and model.startswith(REGISTRY):
-        import mlflow.sklearn
-
-        from pipeline.tracking import tracking_uri
-
-        mlflow.set_tracking_uri(tracking_uri())  # the project's store (or MLFLOW_TRACKING_URI), as for the gender model
-        return FakeDetector(mlflow.sklearn.load_model(model), cfg.spectrum)
-    return FakeDetector(load_verified(Path(model) if model else FAKE_MODEL)[0], cfg.spectrum)
+    return load_fake_detector(model or FAKE_MODEL, cfg.spectrum)[0]
 
 
 def predict_file(predictor: GenderModel, path: str, max_pixels: int, fake: FakeDetector | None = None) -> dict:
@@ -55,7 +44,7 @@ def predict_file(predictor: GenderModel, path: str, max_pixels: int, fake: FakeD
     found = predictor.faces(gray)
     faces = [face.as_dict() for face in found]
     if fake is not None:
-        for face, probability in zip(faces, fake.probabilities(gray, [f.box for f in found])):
+        for face, probability in zip(faces, fake.probabilities(gray, [f.box for f in found]), strict=True):
             face["fake_probability"] = probability
     return {"path": path, "status": "ok" if faces else "no_face", "faces": faces}
 
@@ -80,8 +69,9 @@ def predict_command(paths: list[str], model: str | None, as_json: bool, fake_mod
     """Print each file's faces; exit status 1 when some file was skipped."""
     cfg = load_config()
     predictor = load_predictor(model, cfg)
-    fake = load_fake_detector(fake_model, cfg)
-    results = [predict_file(predictor, path, cfg.filter.max_pixels, fake) for path in paths]
+    fake = fake_detector_for(fake_model, cfg)
+    max_pixels = (cfg.serve or ServeConfig()).max_pixels  # the upload limit, as the web app applies it
+    results = [predict_file(predictor, path, max_pixels, fake) for path in paths]
     if as_json:
         print(json.dumps(results, indent=2))
     else:

@@ -72,7 +72,7 @@ class RacingSearch:
                 results = parallel(
                     delayed(_fit_and_score)(self.estimator, candidates[i], X, y, train, test, fit_params) for i in alive
                 )
-                for index, (score, fit_s) in zip(alive, results):
+                for index, (score, fit_s) in zip(alive, results, strict=True):
                     scores[index].append(score)
                     seconds[index] = fit_s
                 rows_seen += len(test)

@@ -132,3 +132,17 @@ def review_challenger(model: str) -> Decision:
         "%s v%s: %s -> %s", model, version, decision.reason, CHAMPION if decision.promoted else f"stays {CHALLENGER}"
     )
     return decision
+
+
+def version_of(model: str, sha256: str) -> str:
+    """The registry version of `model` whose run logged the model file with this sha256, or 'unregistered'."""
+    import mlflow
+
+    from pipeline.tracking import tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri())
+    client = mlflow.MlflowClient()
+    for version in client.search_model_versions(f"name='{model}'"):
+        if client.get_run(version.run_id).data.tags.get("genrec.model_sha256") == sha256:
+            return str(version.version)
+    return "unregistered"

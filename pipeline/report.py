@@ -70,7 +70,7 @@ def face_sheet(
 ) -> None:
     """The paper's Figure 4: each image with its detected box, beside the crop."""
     tiles = []
-    for gray, box, crop in zip(images, boxes, crops):
+    for gray, box, crop in zip(images, boxes, crops, strict=True):
         x, y, w, h = (int(v) for v in box)
         shown, pad = pad_to_contain(gray, box)
         left = _thumbnail(shown, side)

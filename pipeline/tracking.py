@@ -49,6 +49,12 @@ def project_root() -> Path:
         return Path.cwd().resolve()
 
 
+def resolve_from_root(path: str | os.PathLike) -> Path:
+    """A configured path: absolute as given, relative from the original repository."""
+    path = Path(path)
+    return path if path.is_absolute() else project_root() / path
+
+
 def tracking_uri(root: Path | None = None) -> str:
     """MLFLOW_TRACKING_URI when set (a team's server), else the project's own `mlflow.db`."""
     if os.environ.get("MLFLOW_TRACKING_URI"):

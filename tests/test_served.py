@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import trained_params
 from pipeline.config import config_from_dict
+
+from helpers import trained_params
 
 pytestmark = pytest.mark.slow
 
@@ -69,7 +70,7 @@ def test_genrec_predict_answers_as_the_stages_did(trained, stage_answers):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    for answer, found in zip(stage_answers.itertuples(), json.loads(result.stdout)):
+    for answer, found in zip(stage_answers.itertuples(), json.loads(result.stdout), strict=True):
         assert found["status"] == "ok", found
         assert_same(answer, largest(found["faces"]))
 

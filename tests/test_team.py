@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_pipeline_dvc import STAGES, project_files
 
 from helpers import REPO, free_port
-from test_pipeline_dvc import STAGES, project_files
 
 pytestmark = pytest.mark.slow
 

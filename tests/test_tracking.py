@@ -112,6 +112,7 @@ with stage_run("grid-search@test") as run:
 """
 
 
+@pytest.mark.slow  # four processes, each opening an MLflow store (~15 s of CPU); the rule itself: test_registry_rule
 def test_a_new_version_is_challenger_and_becomes_champion_only_when_its_held_out_accuracy_is_higher(tmp_path):
     for accuracy in ("0.80", "0.75", "0.80", "0.85"):
         proc = subprocess.run(
@@ -139,6 +140,7 @@ def test_a_new_version_is_challenger_and_becomes_champion_only_when_its_held_out
     assert {r.data.tags["genrec.registry.version"] for r in found} == {"1", "2", "3", "4"}
 
 
+@pytest.mark.slow  # creates an MLflow store in a subprocess
 def test_a_run_spans_its_stage_and_records_its_input_data_by_dvc_hash(tmp_path):
     """The run starts when the stage starts; the stage's data deps are dataset inputs with DVC's md5."""
     from pipeline.lineage import directory_md5, file_md5
@@ -172,6 +174,7 @@ def test_a_run_spans_its_stage_and_records_its_input_data_by_dvc_hash(tmp_path):
     assert inputs["data/features"].digest.endswith(".dir")
 
 
+@pytest.mark.slow  # runs DVC itself (dvc init, dvc add: ~3 s of CPU)
 def test_lineage_hashes_are_the_ones_dvc_records(tmp_path):
     """`dvc add` is the oracle: the same md5 for a file and for a nested folder."""
     import yaml

@@ -10,8 +10,10 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from pipeline.config import config_from_dict
+from pipeline.fake_video import FakeDetector
 from pipeline.features.spectrum import spectra_of_files
-from pipeline.stages.grid_search import score_videos
+from pipeline.labelled_videos import fake_videos, read_videos
+from pipeline.outputs import RAW
 from pipeline.video import VideoError, sample_frames
 
 from helpers import base_params
@@ -72,7 +74,12 @@ def test_broken_videos_are_counted_and_named_and_the_rest_scored(tmp_path, monke
     ).to_csv(folder / "labels.csv", index=False)
     cfg = config_from_dict(base_params())
     monkeypatch.chdir(tmp_path)
-    report = score_videos(cfg, fake_model)
+    videos = cfg.spectrum.videos
+    # The fixture's model reads the seed's 80-point profile alone.
+    detector = FakeDetector(fake_model, cfg.spectrum.model_copy(update={"quadrant_pool": None}))
+    report = fake_videos(
+        read_videos(cfg.datasets[videos.dataset], RAW), detector, cfg.crop, videos.every_s, videos.max_frames
+    )
     summary = report["summary"]
     assert (summary["videos"], summary["scored"], summary["skipped"]) == (3, 1, 2)
     assert set(report["skipped"]) == {

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -68,8 +69,8 @@ def lbp_histograms(X: np.ndarray, size: int, points: int, radius: int, grid: int
         codes = local_binary_pattern(image, points, radius, method="uniform").astype(np.int64)
         cells = [
             np.bincount(codes[top:bottom, left:right].ravel(), minlength=n_codes)
-            for top, bottom in zip(edges[:-1], edges[1:])
-            for left, right in zip(edges[:-1], edges[1:])
+            for top, bottom in zip(edges[:-1], edges[1:], strict=True)
+            for left, right in zip(edges[:-1], edges[1:], strict=True)
         ]
         histogram = np.concatenate(cells).astype(np.float64)
         rows.append(histogram / histogram.sum())
@@ -252,3 +253,31 @@ def transform_all(transformer, crops: np.ndarray, indices: np.ndarray, batch_siz
         for start in range(0, len(indices), batch_size)
     ]
     return np.concatenate(parts)
+
+
+def sample_eigenfaces(features: FeaturesConfig, train_crops: np.ndarray, seed: int, sample_size: int = 5000) -> PCA:
+    """PCA of up to curve_components eigenfaces on a seeded training sample (the paper's Figures 1 and 5).
+
+    Fitted whatever the feature blocks, so HOG- or LBP-only experiments keep the figures to compare.
+    """
+    rng = np.random.default_rng(seed)
+    sample = train_crops[np.sort(rng.permutation(len(train_crops))[:sample_size])]
+    block = eigen_block(features, int(np.sqrt(sample.shape[1])), seed)
+    n = min(max(features.eigen.curve_components, features.eigen.n_components), *sample.shape)
+    block.set_params(pca=PCA(n, svd_solver="randomized", random_state=seed))
+    return block.fit(sample).named_steps["pca"]
+
+
+def variance_curve(pca: PCA) -> pd.DataFrame:
+    """Cumulative explained variance by number of eigenfaces."""
+    ratio = np.cumsum(pca.explained_variance_ratio_)
+    return pd.DataFrame({"components": np.arange(1, len(ratio) + 1), "explained_variance": ratio.round(6)})
+
+
+def shown_eigenfaces(transformer: FeatureUnion, pca: PCA, count: int) -> np.ndarray:
+    """The first `count` eigenfaces as images: the model's own when it uses eigenfaces, else the sample's."""
+    shown = eigenfaces(transformer)
+    if shown is None:
+        size = int(np.sqrt(pca.components_.shape[1]))
+        shown = pca.components_.reshape(-1, size, size)
+    return shown[:count]

@@ -19,8 +19,8 @@ images, whose sides have the large prime factors 109 and 89.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import threading
+from collections.abc import Sequence
 from functools import lru_cache
 
 import cv2

@@ -6,9 +6,9 @@ import os
 
 from pipeline.config import Config
 from pipeline.download import fetch_dataset
-from pipeline.io import write_json
-from pipeline.stages.common import DOWNLOADS, METRICS, RAW, log, resolve_from_root, run_stage
-from pipeline.tracking import StageRun
+from pipeline.outputs import DOWNLOAD_METRICS, DOWNLOADS, RAW, publish_json
+from pipeline.stages.common import log, run_stage
+from pipeline.tracking import StageRun, resolve_from_root
 
 
 def mirror_dir(configured: str | None):
@@ -25,7 +25,7 @@ def download(cfg: Config, run: StageRun) -> None:
         files[source.name] = sum(1 for path in folder.rglob("*") if path.is_file()) - 1  # less the marker
         log.info("%s: %s (%d files)", source.name, "extracted" if changed else "already in place", files[source.name])
     metrics = {"files": files}
-    write_json(METRICS / "download.json", metrics)
+    publish_json(run, DOWNLOAD_METRICS, metrics)
     run.log_metrics(metrics)
     run.tags["genrec.mirror"] = str(mirror)
 

@@ -10,39 +10,43 @@ the `train` faces and applied to every selected face.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.decomposition import PCA
 
 from pipeline.config import Config, FeaturesConfig
-from pipeline.gender_data import gender_faces, require_both_genders, select_training
 from pipeline.features.faces import (
-    eigen_block,
     eigen_explained_variance,
-    eigenfaces,
     face_features,
     feature_names,
     fit_to_sample,
     load_crops,
+    sample_eigenfaces,
+    shown_eigenfaces,
     transform_all,
+    variance_curve,
 )
-from pipeline.io import write_csv, write_json, write_parquet
+from pipeline.gender_data import gender_faces, require_both_genders, role_counts, select_training
+from pipeline.io import write_parquet
 from pipeline.models import save_model
-from pipeline.report import eigenfaces_figure, variance_figure
-from pipeline.stages.common import (
+from pipeline.outputs import (
     CROPS,
     EIGEN_FEATURES,
+    EIGEN_METRICS,
     EIGEN_TRANSFORMER,
+    EIGEN_VARIANCE,
+    EIGEN_VARIANCE_FIGURE,
+    EIGENFACES_FIGURE,
     FACES,
-    FIGURES,
-    METRICS,
-    PLOTS,
-    StageError,
-    log,
+    publish_csv,
+    publish_figure,
+    publish_json,
     require,
-    run_stage,
 )
+from pipeline.report import eigenfaces_figure, variance_figure
+from pipeline.stages.common import StageError, log, run_stage
 from pipeline.tracking import StageRun
 
 LABEL_COLUMNS = ["path", "dataset", "gender", "ethnicity", "age", "split", "role", "crop_index"]
@@ -50,51 +54,27 @@ CURVE_SAMPLE = 5000
 EIGENFACES_SHOWN = 16
 
 
-def sample_eigenfaces(cfg: Config, train_crops: np.ndarray) -> PCA:
-    """PCA of up to curve_components eigenfaces on a seeded training sample (the paper's Figures 1 and 5).
-
-    Fitted whatever the feature blocks, so HOG- or LBP-only experiments keep the figures to compare.
-    """
-    rng = np.random.default_rng(cfg.seed)
-    sample = train_crops[np.sort(rng.permutation(len(train_crops))[:CURVE_SAMPLE])]
-    block = eigen_block(cfg.features, int(np.sqrt(sample.shape[1])), cfg.seed)
-    n = min(max(cfg.features.eigen.curve_components, cfg.features.eigen.n_components), *sample.shape)
-    block.set_params(pca=PCA(n, svd_solver="randomized", random_state=cfg.seed))
-    return block.fit(sample).named_steps["pca"]
-
-
-def variance_curve(pca: PCA) -> pd.DataFrame:
-    """Cumulative explained variance by number of eigenfaces."""
-    ratio = np.cumsum(pca.explained_variance_ratio_)
-    return pd.DataFrame({"components": np.arange(1, len(ratio) + 1), "explained_variance": ratio.round(6)})
-
-
 def write_figures(
     cfg: Config, features_cfg: FeaturesConfig, transformer, train_crops: np.ndarray, run: StageRun
 ) -> None:
     """The explained-variance curve and the first eigenfaces: the model's own when it uses eigenfaces."""
-    pca = sample_eigenfaces(cfg, train_crops)
+    pca = sample_eigenfaces(cfg.features, train_crops, cfg.seed, CURVE_SAMPLE)
     curve = variance_curve(pca)
-    write_csv(PLOTS / "eigen_variance.csv", curve)
+    publish_csv(run, EIGEN_VARIANCE, curve)
     marked = features_cfg.eigen.n_components if "eigen" in features_cfg.blocks else None
-    variance_figure(curve, marked, FIGURES / "eigen_variance.png")
-    shown = eigenfaces(transformer)
-    if shown is None:
-        size = int(np.sqrt(pca.components_.shape[1]))
-        shown = pca.components_.reshape(-1, size, size)
-    eigenfaces_figure(shown[:EIGENFACES_SHOWN], FIGURES / "eigenfaces.png")
-    for path in (PLOTS / "eigen_variance.csv", FIGURES / "eigen_variance.png", FIGURES / "eigenfaces.png"):
-        run.log_artifact(path)
+    publish_figure(run, EIGEN_VARIANCE_FIGURE, partial(variance_figure, curve, marked))
+    shown = shown_eigenfaces(transformer, pca, EIGENFACES_SHOWN)
+    publish_figure(run, EIGENFACES_FIGURE, partial(eigenfaces_figure, shown))
 
 
 def extract_eigen(cfg: Config, run: StageRun) -> None:
     if cfg.features is None or cfg.gender is None:
         raise StageError("params.yaml has no features or gender section: run `genrec compose`")
-    faces = pd.read_parquet(require(FACES, "haar-crop"))
+    faces = pd.read_parquet(require(FACES))
     rows = select_training(gender_faces(faces, cfg.gender), cfg.gender, cfg.seed)
     require_both_genders(rows, cfg.gender)
     train = rows.loc[rows["role"] == "train", "crop_index"].to_numpy()
-    crops = np.load(require(CROPS, "haar-crop"), mmap_mode="r")
+    crops = np.load(require(CROPS), mmap_mode="r")
     size = crops.shape[1]
     train_crops = load_crops(crops, train)
     log.info("fitting %s features on %d training faces", "+".join(cfg.features.blocks), len(train))
@@ -104,32 +84,16 @@ def extract_eigen(cfg: Config, run: StageRun) -> None:
     columns = feature_names(transformer, train_crops[:1])
     table = pd.concat([rows[LABEL_COLUMNS].reset_index(drop=True), pd.DataFrame(features, columns=columns)], axis=1)
     write_parquet(EIGEN_FEATURES, table)
-    save_model(
-        transformer,
-        EIGEN_TRANSFORMER,
-        {
-            "stage": "extract-eigen",
-            "blocks": list(cfg.features.blocks),
-            "input_size": size,
-            "features": columns,
-        },
-    )
+    record = {"stage": "extract-eigen", "blocks": list(cfg.features.blocks), "input_size": size, "features": columns}
+    save_model(transformer, EIGEN_TRANSFORMER, record)
 
-    metrics = {
-        "blocks": list(cfg.features.blocks),
-        "n_features": len(columns),
-        "faces": {role: int((rows["role"] == role).sum()) for role in ("train", "unused", "test", "cross")},
-        "train_by_source": {
-            str(k): int(v) for k, v in rows.loc[rows["role"] == "train", "dataset"].value_counts().sort_index().items()
-        },
-    }
+    metrics = {"blocks": list(cfg.features.blocks), "n_features": len(columns), **role_counts(rows)}
     if "eigen" in cfg.features.blocks:
         metrics["n_components"] = features_cfg.eigen.n_components
         metrics["explained_variance"] = round(eigen_explained_variance(transformer), 6)
     write_figures(cfg, features_cfg, transformer, train_crops, run)
-    write_json(METRICS / "eigen.json", metrics)
+    publish_json(run, EIGEN_METRICS, metrics)
     run.log_metrics(metrics)
-    run.log_artifact(METRICS / "eigen.json")
     log.info(
         "features %s: %d columns; faces %s; explained variance %s",
         metrics["blocks"],

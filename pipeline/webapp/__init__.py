@@ -25,16 +25,13 @@ from flask import Flask, Request, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from pipeline.config import Config, ServeConfig, load_config
-from pipeline.fake_video import FakeDetector
-from pipeline.gender import GenderModel
-from pipeline.models import load_verified
-from pipeline.stages.common import resolve_from_root
+from pipeline.model_store import fake_detector, gender_model, load_model
+from pipeline.tracking import project_root
 from pipeline.webapp.analysis import Analyzer, UploadError, upload_kind
 from pipeline.webapp.budget import AnalysisChild, AnalysisFailed, Budget, rss_mb
 from pipeline.webapp.uploads import UploadFolder
 
 log = logging.getLogger("genrec.serve")
-CLASSES = ["female", "male"]
 # Self only; annotated frames come back inline as data: images.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
@@ -42,42 +39,20 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-def load_model(spec: str):
-    """A model file verified against its recorded sha256, or an MLflow model URI; (model, sha256 or URI, record:
-    the model file's JSON record, empty for a registry URI)."""
-    if spec.startswith(("models:/", "runs:/")):
-        import mlflow.sklearn
-
-        from pipeline.tracking import tracking_uri
-
-        mlflow.set_tracking_uri(tracking_uri())
-        return mlflow.sklearn.load_model(spec), spec, {}
-    model, record = load_verified(resolve_from_root(spec))
-    return model, record["sha256"], record
-
-
 def load_analyzer(cfg: Config) -> tuple[Analyzer, dict]:
     """The gender and fake models, loaded once; raises ModelError (run `dvc repro`) without them."""
     serve = cfg.serve or ServeConfig()
-    gender, gender_id, _ = load_model(serve.gender_model)
-    fake, fake_id, fake_record = load_model(serve.fake_model)
-    analyzer = Analyzer(
-        gender=GenderModel(gender, CLASSES, cfg.crop),
-        fake=FakeDetector(fake, cfg.spectrum),
-        every_s=serve.every_s,
-        max_frames=serve.max_frames,
-        max_seconds=serve.max_seconds,
-        working_side=serve.working_side,
-        max_pixels=serve.max_pixels,
-        max_frame_pixels=serve.max_frame_pixels,
-        max_analysis_s=serve.max_analysis_s,
-    )
-    return analyzer, {"gender": gender_id, "fake": fake_id, "fake_validation": fake_validation(fake_record)}
+    # Files from the repository's root, whatever the working directory; or MLflow URIs.
+    root = project_root()
+    gender = load_model(serve.gender_model, base=root)
+    fake = load_model(serve.fake_model, base=root)
+    analyzer = Analyzer.from_config(serve, gender_model(gender, cfg.crop), fake_detector(fake, cfg.spectrum))
+    return analyzer, {"gender": gender.source, "fake": fake.source, "fake_validation": fake_validation(fake.record)}
 
 
 def fake_validation(record: dict) -> dict | None:
     """What the fake score was validated on, as grid-search@fake recorded it with the model (None for a
-    registry URI): real sources with their false-alarm rates, generators with their detection rates."""
+    model logged without it): real sources with their false-alarm rates, generators with their detection rates."""
     validation = record.get("validation")
     if not validation:
         return None

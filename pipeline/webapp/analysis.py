@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline.config import ServeConfig
 from pipeline.faces import to_gray
 from pipeline.fake_video import FakeDetector
 from pipeline.gender import FacePrediction, GenderModel, video_gender
@@ -70,17 +71,31 @@ def annotate(image: np.ndarray, faces: list[dict]) -> np.ndarray:
 
 @dataclass
 class Analyzer:
-    """The loaded models and the limits on uploads; one per worker process."""
+    """The loaded models and the limits on uploads (config's serve section); one per worker process."""
 
     gender: GenderModel
     fake: FakeDetector
     every_s: float
     max_frames: int
     max_seconds: float
-    working_side: int = 1024
-    max_pixels: int = 40_000_000
-    max_frame_pixels: int = 8_912_896
-    max_analysis_s: float = 10.0
+    working_side: int
+    max_pixels: int
+    max_frame_pixels: int
+    max_analysis_s: float
+
+    @classmethod
+    def from_config(cls, serve: ServeConfig, gender: GenderModel, fake: FakeDetector) -> Analyzer:
+        return cls(
+            gender=gender,
+            fake=fake,
+            every_s=serve.every_s,
+            max_frames=serve.max_frames,
+            max_seconds=serve.max_seconds,
+            working_side=serve.working_side,
+            max_pixels=serve.max_pixels,
+            max_frame_pixels=serve.max_frame_pixels,
+            max_analysis_s=serve.max_analysis_s,
+        )
 
     @property
     def frame_limits(self) -> FrameLimits:
@@ -101,7 +116,7 @@ class Analyzer:
                 "fake_probability": p,
                 "spectrum": None if spectrum is None else [round(float(v), 5) for v in spectrum],
             }
-            for face, (p, spectrum) in zip(found, scores)
+            for face, (p, spectrum) in zip(found, scores, strict=True)
         ]
 
     def image(self, path: Path) -> dict:

@@ -1,0 +1,116 @@
+"""The fake detector's training set: which labelled images, their spectra for each input kind, the class profiles.
+
+The spectrum itself is pipeline.features.spectrum's; this module picks the
+rows (spectrum.datasets, sampled per source and split, then per class), runs
+the batched extraction over them (`image`: whole files; `face`/`patch`: each
+image's largest Haar face from haar-crop; `crop`: haar-crop's crops), and
+summarizes the table for extract-spectrum's plot and metrics.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import Config
+from pipeline.errors import StageError
+from pipeline.features.spectrum import detector_width, spectra_of_faces, spectra_of_files, spectra_of_images
+from pipeline.parallel import absolute_paths, batches, map_batches
+from pipeline.splits import cap_per_group
+
+LABEL_COLUMNS = ["path", "dataset", "real_fake", "gender", "ethnicity", "group", "split"]
+
+
+def sample_rows(rows: pd.DataFrame, cfg: Config) -> pd.DataFrame:
+    """Labelled images of spectrum.datasets, sampled per data set and split, then per class."""
+    rows = rows[rows["dataset"].isin(cfg.spectrum.datasets) & rows["real_fake"].notna()]
+    rows = cap_per_group(rows, ["dataset", "split"], cfg.spectrum.max_per_source, cfg.seed)
+    rows = cap_per_group(rows, ["real_fake"], cfg.spectrum.max_per_class, cfg.seed)
+    rows = rows.sort_values("path").reset_index(drop=True)
+    if rows.empty:
+        raise StageError(
+            f"no labelled real/fake images of {list(cfg.spectrum.datasets)} in the manifest: "
+            "check that filter.datasets includes spectrum.datasets"
+        )
+    return rows
+
+
+def spectra_from_images(rows: pd.DataFrame, cfg: Config) -> np.ndarray:
+    work = partial(spectra_of_files, n_points=cfg.spectrum.n_points, side=cfg.spectrum.side)
+    parts = list(map_batches(work, absolute_paths(rows["path"].tolist()), cfg.compute.batch_size, "spectrum"))
+    return np.concatenate([p[0] for p in parts])
+
+
+def spectra_from_faces(rows: pd.DataFrame, cfg: Config) -> np.ndarray:
+    """The served input: each image's largest Haar face (haar-crop's box), framed by spectrum.face_scale."""
+    found = rows["face_found"].to_numpy()
+    features = np.full((len(rows), detector_width(cfg.spectrum)), np.nan)
+    boxes = rows.loc[found, ["box_x", "box_y", "box_w", "box_h"]].to_numpy()
+    items = list(zip(absolute_paths(rows.loc[found, "path"].astype(str).tolist()), map(tuple, boxes), strict=True))
+    if items:
+        work = partial(spectra_of_faces, spectrum=cfg.spectrum)
+        features[found] = np.concatenate(list(map_batches(work, items, cfg.compute.batch_size, "spectrum")))
+    return features
+
+
+def spectra_from_crops(rows: pd.DataFrame, cfg: Config, crops: np.ndarray) -> np.ndarray:
+    features = np.full((len(rows), cfg.spectrum.n_points), np.nan)
+    found = np.flatnonzero(rows["face_found"].to_numpy())
+    parts = [
+        spectra_of_images(list(crops[rows["crop_index"].to_numpy()[part]]), cfg.spectrum.n_points)
+        for part in batches(list(found), cfg.compute.batch_size)
+    ]
+    if parts:
+        features[found] = np.concatenate(parts)
+    return features
+
+
+def spectra_of_rows(rows: pd.DataFrame, cfg: Config, crops_path: Path) -> np.ndarray:
+    """One spectrum per row for spectrum.input (NaN where the row has no input: no face, unreadable)."""
+    if cfg.spectrum.input == "crop":
+        return spectra_from_crops(rows, cfg, np.load(crops_path, mmap_mode="r"))
+    if cfg.spectrum.input == "image":
+        return spectra_from_images(rows, cfg)
+    return spectra_from_faces(rows, cfg)  # face, patch
+
+
+def spectrum_table(rows: pd.DataFrame, features: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """The rows' labels, `has_input`, and their spectra. Rows without an input stay: the held-out
+    figures count them per source."""
+    has_input = ~np.isnan(features).any(axis=1)
+    return pd.concat(
+        [
+            rows[LABEL_COLUMNS].reset_index(drop=True).assign(has_input=has_input),
+            pd.DataFrame(features, columns=columns),
+        ],
+        axis=1,
+    )
+
+
+def class_profiles(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Mean and std of the spectrum per class, long format (DVC plot data)."""
+    frames = []
+    for label, rows in table.groupby("real_fake", sort=True):
+        values = rows[columns].to_numpy()
+        frames.append(
+            pd.DataFrame(
+                {
+                    "frequency": np.arange(len(columns)),
+                    "class": label,
+                    "mean": values.mean(axis=0).round(8),
+                    "std": values.std(axis=0).round(8),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def spectrum_counts(table: pd.DataFrame) -> dict:
+    """Images per class, and per data set the images without an input."""
+    return {
+        "images": {str(k): int(v) for k, v in table["real_fake"].value_counts().sort_index().items()},
+        "without_input": {str(k): int((~v["has_input"]).sum()) for k, v in table.groupby("dataset", sort=True)},
+    }

@@ -1,0 +1,121 @@
+"""The one model loader: files verified by their sha256 record, MLflow URIs; classes and input from the model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from pipeline.config import CropConfig, SpectrumConfig
+from pipeline.fake_video import FakeDetector
+from pipeline.gender import GenderModel
+from pipeline.model_store import (
+    fake_detector,
+    gender_model,
+    is_registry_uri,
+    load_fake_detector,
+    load_gender_model,
+    load_model,
+    registered_task_record,
+)
+from pipeline.models import ModelError, save_model
+
+
+def tiny_model(n_features: int) -> LogisticRegression:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, n_features))
+    return LogisticRegression().fit(X, (X[:, 0] > 0).astype(int))
+
+
+@pytest.fixture()
+def saved(tmp_path):
+    models = tmp_path / "data" / "models"
+    save_model(
+        tiny_model(8 * 8), models / "gender.joblib", {"task": "gender", "classes": ["female", "male"], "input_size": 8}
+    )
+    save_model(
+        tiny_model(16),
+        models / "fake.joblib",
+        {"task": "fake", "classes": ["real", "fake"], "spectrum": {"n_points": 16, "side": 48, "input": "face"}},
+    )
+    return tmp_path
+
+
+def test_a_file_loads_with_its_record_and_sha256(saved):
+    loaded = load_model(saved / "data" / "models" / "gender.joblib")
+    assert loaded.record["classes"] == ["female", "male"] and loaded.source == loaded.record["sha256"]
+    assert len(loaded.source) == 64
+
+
+def test_relative_paths_are_read_from_the_base(saved, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path / "data")
+    assert load_model("data/models/fake.joblib", base=saved).record["task"] == "fake"
+    with pytest.raises(ModelError, match="run `dvc repro`"):
+        load_model("data/models/fake.joblib")  # from the working directory: not there
+
+
+def test_the_gender_model_takes_its_classes_and_input_size_from_its_record(saved):
+    model, record = load_gender_model(saved / "data" / "models" / "gender.joblib", CropConfig())
+    assert isinstance(model, GenderModel) and record["task"] == "gender"
+    assert model.classes == ["female", "male"] and model.size == 8 and model.crop.size == 8
+    predictions = model.predict_crops(np.full((2, 8, 8), 128, np.uint8))
+    assert [gender for gender, _ in predictions] == [predictions[0][0]] * 2
+    assert all(50 <= confidence <= 100 for _, confidence in predictions)
+
+
+def test_the_fake_detector_takes_its_input_definition_from_its_record(saved):
+    spectrum = SpectrumConfig(datasets=("celeba",))
+    detector, _ = load_fake_detector(saved / "data" / "models" / "fake.joblib", spectrum)
+    assert isinstance(detector, FakeDetector)
+    assert (detector.spectrum.n_points, detector.spectrum.side, detector.spectrum.input) == (16, 48, "face")
+    assert detector.spectrum.datasets == ("celeba",) and spectrum.n_points == 80  # the config is not changed
+
+
+def test_a_model_of_the_other_task_is_refused(saved):
+    fake = load_model(saved / "data" / "models" / "fake.joblib")
+    with pytest.raises(ModelError, match="is a fake model, not a gender model"):
+        gender_model(fake, CropConfig())
+    gender = load_model(saved / "data" / "models" / "gender.joblib")
+    with pytest.raises(ModelError, match="not a fake model"):
+        fake_detector(gender, SpectrumConfig(datasets=("celeba",)))
+
+
+def test_a_changed_file_is_refused(saved):
+    path = saved / "data" / "models" / "gender.joblib"
+    path.write_bytes(path.read_bytes() + b"\0")
+    with pytest.raises(ModelError, match="does not match the sha256"):
+        load_model(path)
+
+
+def test_registry_uris_are_recognized():
+    assert is_registry_uri("models:/genrec-gender@champion") and is_registry_uri("runs:/abc/model")
+    assert not is_registry_uri("data/models/gender.joblib")
+
+
+def test_a_version_registered_without_its_record_is_known_by_its_registered_name():
+    assert registered_task_record("models:/genrec-gender@champion") == {"task": "gender", "classes": ["female", "male"]}
+    assert registered_task_record("models:/genrec-fakeface/3")["classes"] == ["real", "fake"]
+    assert registered_task_record("models:/other/1") == {} and registered_task_record("runs:/abc/model") == {}
+
+
+@pytest.mark.slow
+def test_a_registered_model_brings_its_record_as_metadata(tmp_path, monkeypatch):
+    """A model logged as grid-search logs it (record as MLflow metadata) loads by its models:/ URI."""
+    import mlflow
+
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    from pipeline.tracking import tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri())
+    record = {"task": "gender", "classes": ["female", "male"], "input_size": 8}
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(
+            tiny_model(64),
+            name="model",
+            registered_model_name="genrec-gender",
+            metadata=record,
+            serialization_format="cloudpickle",
+        )
+    model, loaded = load_gender_model("models:/genrec-gender/1", CropConfig())
+    assert loaded == record and model.classes == ["female", "male"] and model.size == 8

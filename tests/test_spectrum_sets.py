@@ -1,0 +1,74 @@
+"""pipeline.spectrum_sets: which images the fake detector learns from, their spectra, the class profiles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.config import config_from_dict
+from pipeline.errors import StageError
+from pipeline.spectrum_sets import (
+    LABEL_COLUMNS,
+    class_profiles,
+    sample_rows,
+    spectra_of_rows,
+    spectrum_counts,
+    spectrum_table,
+)
+
+from helpers import base_params
+
+
+def rows(n: int = 6) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "path": [f"img{i}.png" for i in range(n)],
+            "dataset": ["celeba", "dcgan"] * (n // 2),
+            "real_fake": ["real", "fake"] * (n // 2),
+            "gender": None,
+            "ethnicity": None,
+            "group": None,
+            "split": ["train"] * n,
+            "face_found": [True] * (n - 1) + [False],
+            "crop_index": np.arange(n),
+        }
+    )
+
+
+def config(**spectrum):
+    params = base_params()
+    params["spectrum"] |= {"datasets": ["celeba", "dcgan"], "leave_one_out": [], "n_points": 8, **spectrum}
+    params["compute"]["n_jobs"] = 1
+    return config_from_dict(params)
+
+
+def test_rows_are_sampled_per_source_and_refused_when_none_is_labelled():
+    picked = sample_rows(rows(8).iloc[::-1], config(max_per_source=2))
+    assert list(picked["path"]) == sorted(picked["path"]) and len(picked) == 4
+    assert picked.groupby("dataset").size().to_dict() == {"celeba": 2, "dcgan": 2}
+    with pytest.raises(StageError, match="no labelled real/fake images"):
+        sample_rows(rows().assign(dataset="lfw"), config())
+
+
+def test_crop_spectra_are_taken_where_a_face_was_found(tmp_path):
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, (6, 32, 32), dtype=np.uint8)
+    np.save(tmp_path / "crops.npy", crops)
+    features = spectra_of_rows(rows(), config(input="crop"), tmp_path / "crops.npy")
+    assert features.shape == (6, 8)
+    assert np.isnan(features[5]).all() and np.isfinite(features[:5]).all()
+    assert np.allclose(features[:5, 0], 1.0)  # divided by the first value
+
+
+def test_the_table_marks_rows_without_input_and_profiles_each_class():
+    features = np.array([[1.0, 0.5], [1.0, 0.7], [1.0, 0.2], [np.nan, np.nan]])
+    table = spectrum_table(rows(4), features, ["f0", "f1"])
+    assert list(table.columns) == [*LABEL_COLUMNS, "has_input", "f0", "f1"]
+    assert table["has_input"].tolist() == [True, True, True, False]
+    profiles = class_profiles(table[table["has_input"]], ["f0", "f1"])
+    fake = profiles[profiles["class"] == "fake"]
+    assert fake["mean"].tolist() == [1.0, 0.7] and fake["std"].tolist() == [0.0, 0.0]
+    real = profiles[profiles["class"] == "real"]
+    assert real["mean"].tolist() == [1.0, 0.35] and real["frequency"].tolist() == [0, 1]
+    assert spectrum_counts(table) == {"images": {"fake": 2, "real": 2}, "without_input": {"celeba": 0, "dcgan": 1}}
