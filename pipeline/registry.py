@@ -4,25 +4,65 @@ The rule (also in the README, "Working as a team"):
 
     After grid-search registers a model version, that version gets the alias
     `challenger`. It also gets the alias `champion` when the model has no
-    champion yet, or when its held-out accuracy (the stage's `test.accuracy`,
-    as in metrics/<task>.json) is strictly higher than the current champion's,
-    as recorded in the champion's own run. A tie keeps the champion.
+    champion yet, or when both were measured on the same held-out set and its
+    held-out accuracy (the stage's `test.accuracy`, as in metrics/<task>.json)
+    is strictly higher than the current champion's, as recorded in the
+    champion's own run. A tie keeps the champion. When the held-out sets
+    differ (or the champion's is unknown), the figures are not compared and
+    the champion stays: moving it is a person's call (set the alias by hand).
 
-The decision is logged on the grid-search run and on the model version (tags
-`genrec.registry.*`), with both figures, so the UI shows why a version serves.
+The held-out set is named by the run tags `genrec.heldout.digest` (sha256 of the
+sorted held-out items: source, path, label) and `genrec.heldout.n`, which
+grid-search sets from the rows it evaluates on. The decision is logged on the
+grid-search run and on the model version (tags `genrec.registry.*`), with both
+figures and both held-out sets, so the UI shows why a version serves.
 `genrec serve` and `genrec predict` then load `models:/genrec-gender@champion`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 HELD_OUT_METRIC = "test.accuracy"  # the figure the stage reports for the held-out split
+HELD_OUT_DIGEST_TAG = "genrec.heldout.digest"  # which held-out items that figure was measured on
+HELD_OUT_N_TAG = "genrec.heldout.n"
+RULE = (f"champion if {HELD_OUT_METRIC} > the champion's on the same held-out set "
+        f"({HELD_OUT_DIGEST_TAG}); no champion: promote; other held-out set: keep the champion")
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """A held-out set, by content: the sha256 of its sorted items and their number."""
+
+    digest: str
+    n: int
+
+    def __str__(self) -> str:
+        return f"{self.n} items, {self.digest[:12]}"
+
+    def as_tags(self) -> dict[str, str]:
+        return {HELD_OUT_DIGEST_TAG: self.digest, HELD_OUT_N_TAG: str(self.n)}
+
+    @classmethod
+    def from_tags(cls, tags: dict[str, str]) -> HeldOut | None:
+        """The held-out set a run recorded, or None for a run that recorded none."""
+        if HELD_OUT_DIGEST_TAG not in tags or HELD_OUT_N_TAG not in tags:
+            return None
+        return cls(tags[HELD_OUT_DIGEST_TAG], int(tags[HELD_OUT_N_TAG]))
+
+
+def held_out_set(items: Iterable[tuple[str, str, str]]) -> HeldOut:
+    """The held-out set of these (source, path, label) items, whatever their order."""
+    lines = sorted("\t".join(str(field) for field in item) for item in items)
+    digest = hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+    return HeldOut(digest, len(lines))
 
 
 @dataclass(frozen=True)
@@ -36,6 +76,9 @@ class Decision:
     champion_score: float | None
     promoted: bool
     reason: str
+    challenger_heldout: HeldOut | None = None
+    champion_heldout: HeldOut | None = None
+    compared: bool = False  # both figures measured on the same held-out set and set side by side
 
     def as_tags(self) -> dict[str, str]:
         return {
@@ -43,10 +86,13 @@ class Decision:
             "genrec.registry.version": self.version,
             "genrec.registry.promoted": str(self.promoted).lower(),
             "genrec.registry.decision": self.reason,
-            "genrec.registry.rule": f"champion if {HELD_OUT_METRIC} > the champion's (no champion: promote)",
+            "genrec.registry.rule": RULE,
+            "genrec.registry.compared": str(self.compared).lower(),
             "genrec.registry.challenger_score": str(self.challenger_score),
+            "genrec.registry.challenger_heldout": str(self.challenger_heldout),
             "genrec.registry.champion_version": str(self.champion_version),
             "genrec.registry.champion_score": str(self.champion_score),
+            "genrec.registry.champion_heldout": str(self.champion_heldout),
         }
 
 
@@ -55,10 +101,6 @@ def beats(challenger: float | None, champion: float | None) -> bool:
     if challenger is None:
         return False
     return champion is None or challenger > champion
-
-
-def held_out_score(client, run_id: str) -> float | None:
-    return client.get_run(run_id).data.metrics.get(HELD_OUT_METRIC)
 
 
 def current_champion(client, model: str):
@@ -81,21 +123,38 @@ def version_of_run(client, model: str, run_id: str) -> str:
 
 @dataclass(frozen=True)
 class Holder:
-    """The current champion: its version and held-out score."""
+    """A model version in the contest: its version, held-out score and the held-out set it was measured on."""
 
     version: str
     score: float | None
+    heldout: HeldOut | None = None
 
 
-def decide(model: str, version: str, challenger_score: float | None, champion: Holder | None) -> Decision:
+def holder_of_run(client, version: str, run_id: str) -> Holder:
+    """A version's held-out score and held-out set, as its grid-search run recorded them."""
+    data = client.get_run(run_id).data
+    return Holder(version, data.metrics.get(HELD_OUT_METRIC), HeldOut.from_tags(data.tags))
+
+
+def decide(model: str, challenger: Holder, champion: Holder | None) -> Decision:
+    """The rule (module docstring): compare held-out figures only on the same held-out set."""
+    version, score = challenger.version, challenger.score
     if champion is None:
-        return Decision(model, version, challenger_score, None, None, challenger_score is not None,
-                        "no champion yet" if challenger_score is not None else f"no {HELD_OUT_METRIC} to compare")
-    champion_score = champion.score
-    promoted = beats(challenger_score, champion_score)
+        return Decision(model, version, score, None, None, score is not None,
+                        "no champion yet" if score is not None else f"no {HELD_OUT_METRIC} to compare",
+                        challenger.heldout, None, False)
+    facts = dict(model=model, version=version, challenger_score=score, champion_version=champion.version,
+                 champion_score=champion.score, challenger_heldout=challenger.heldout,
+                 champion_heldout=champion.heldout)
+    if challenger.heldout is None or champion.heldout is None or challenger.heldout != champion.heldout:
+        return Decision(**facts, promoted=False, compared=False, reason=(
+            f"held-out sets differ (challenger: {challenger.heldout or 'not recorded'}; champion v{champion.version}: "
+            f"{champion.heldout or 'not recorded'}): {HELD_OUT_METRIC} {score} and {champion.score} not compared, "
+            "the champion stays"))
+    promoted = beats(score, champion.score)
     verb = "beats" if promoted else "does not beat"
-    return Decision(model, version, challenger_score, champion.version, champion_score, promoted,
-                    f"{HELD_OUT_METRIC} {challenger_score} {verb} champion v{champion.version}'s {champion_score}")
+    return Decision(**facts, promoted=promoted, compared=True,
+                    reason=f"{HELD_OUT_METRIC} {score} {verb} champion v{champion.version}'s {champion.score}")
 
 
 def review_challenger(model: str) -> Decision:
@@ -107,8 +166,8 @@ def review_challenger(model: str) -> Decision:
     version = version_of_run(client, model, run_id)
     client.set_registered_model_alias(model, CHALLENGER, version)
     previous = current_champion(client, model)
-    champion = Holder(str(previous.version), held_out_score(client, previous.run_id)) if previous else None
-    decision = decide(model, version, held_out_score(client, run_id), champion)
+    champion = holder_of_run(client, str(previous.version), previous.run_id) if previous else None
+    decision = decide(model, holder_of_run(client, version, run_id), champion)
     if decision.promoted:
         client.set_registered_model_alias(model, CHAMPION, version)
     mlflow.set_tags(decision.as_tags())

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.registry import held_out_set
+
 from helpers import runs
 
 LOG_ONE_RUN = """
@@ -89,7 +91,7 @@ def test_the_project_root_is_dvc_root_when_dvc_runs_the_stage(tmp_path, monkeypa
 REGISTER_ONE_VERSION = """
 import sys
 import mlflow
-from pipeline.registry import review_challenger
+from pipeline.registry import held_out_set, review_challenger
 from pipeline.tracking import stage_run
 
 def register():
@@ -101,29 +103,38 @@ def register():
 
 with stage_run("grid-search@test") as run:
     run.log_metrics({"test": {"accuracy": float(sys.argv[1])}})
+    run.tags |= held_out_set([("utkface", f"face{index}.jpg", "male") for index in range(int(sys.argv[2]))]).as_tags()
     run.in_run(register)
     run.in_run(lambda: review_challenger("genrec-test"))
 """
 
 
 def test_a_new_version_is_challenger_and_becomes_champion_only_when_its_held_out_accuracy_is_higher(tmp_path):
-    for accuracy in ("0.80", "0.75", "0.80", "0.85"):
-        proc = subprocess.run([sys.executable, "-c", REGISTER_ONE_VERSION, accuracy], cwd=tmp_path,
+    # Version 5 scores higher on another held-out set (30 items, not 100): not compared, no promotion.
+    for accuracy, heldout_n in (("0.80", "100"), ("0.75", "100"), ("0.80", "100"), ("0.85", "100"), ("0.95", "30")):
+        proc = subprocess.run([sys.executable, "-c", REGISTER_ONE_VERSION, accuracy, heldout_n], cwd=tmp_path,
                               env={**os.environ, "DVC_ROOT": str(tmp_path)}, capture_output=True, text=True,
                               timeout=300)
         assert proc.returncode == 0, proc.stderr
     client, found = runs(tmp_path)
     assert str(client.get_model_version_by_alias("genrec-test", "champion").version) == "4"
-    assert str(client.get_model_version_by_alias("genrec-test", "challenger").version) == "4"
+    assert str(client.get_model_version_by_alias("genrec-test", "challenger").version) == "5"
     decisions = {str(v.version): (v.tags["genrec.registry.promoted"], v.tags["genrec.registry.decision"])
                  for v in client.search_model_versions("name='genrec-test'")}
+    full, smoke = (held_out_set([("utkface", f"face{index}.jpg", "male") for index in range(n)]) for n in (100, 30))
     assert decisions == {
         "1": ("true", "no champion yet"),
         "2": ("false", "test.accuracy 0.75 does not beat champion v1's 0.8"),
         "3": ("false", "test.accuracy 0.8 does not beat champion v1's 0.8"),  # a tie keeps the champion
         "4": ("true", "test.accuracy 0.85 beats champion v1's 0.8"),
+        "5": ("false", f"held-out sets differ (challenger: {smoke}; champion v4: {full}): "
+                       "test.accuracy 0.95 and 0.85 not compared, the champion stays"),
     }
-    assert {r.data.tags["genrec.registry.version"] for r in found} == {"1", "2", "3", "4"}
+    assert {r.data.tags["genrec.registry.version"] for r in found} == {"1", "2", "3", "4", "5"}
+    # The decision is logged on the run too, with the held-out set each figure was measured on.
+    fifth = next(r for r in found if r.data.tags["genrec.registry.version"] == "5")
+    assert fifth.data.tags["genrec.registry.compared"] == "false"
+    assert fifth.data.tags["genrec.registry.champion_heldout"] == str(full)
 
 
 def test_a_run_spans_its_stage_and_records_its_input_data_by_dvc_hash(tmp_path):
