@@ -4,68 +4,34 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from helpers import REPO, free_port, run_of_stage, runs
+from helpers import (
+    STAGES,
+    free_port,
+    project_env,
+    run_of_stage,
+    runs,
+    shell,
+    smoke_project,
+    wait_for_queue,
+    wait_until_answering,
+)
 
 pytestmark = pytest.mark.slow
-
-STAGES = ["download", "filter-small-images", "haar-crop", "extract-eigen", "extract-spectrum", "grid-search@gender",
-          "grid-search@fake", "evaluate-by-ethnicity"]
-
-
-def project_files() -> list[str]:
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO, capture_output=True, text=True, check=True,
-    ).stdout
-    return [name for name in listed.split("\0") if name and (REPO / name).is_file()]
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, mirror):
-    """A fresh git repository holding the project's files, set to the smoke experiment.
-
-    As in a real checkout, the mirror is found at ../shared/datasets (from the
-    repository root, also for queued experiments, which run in a copy elsewhere).
-    """
+    """A fresh git repository holding the project's files, set to the smoke experiment (MLflow: its own store)."""
     root = tmp_path_factory.mktemp("genrec")
-    (root.parent / "shared").mkdir(exist_ok=True)
-    if not (root.parent / "shared" / "datasets").exists():
-        (root.parent / "shared" / "datasets").symlink_to(mirror)
-    for name in project_files():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, root / name)
-    for stale in ("dvc.lock", "metrics"):
-        if (root / stale).is_dir():
-            shutil.rmtree(root / stale)
-        else:
-            (root / stale).unlink(missing_ok=True)
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
-    }
-    env.pop("GENREC_DATA_MIRROR", None)
-    env.pop("GENREC_PARAMS", None)
-    env.pop("DVC_ROOT", None)
-
-    def sh(*args, timeout=900, stdout_only=False):
-        result = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
-        assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
-        return result.stdout if stdout_only else result.stdout + result.stderr
-
-    sh("git", "init", "-q")
-    sh(sys.executable, "-m", "pipeline.cli", "compose", "experiment=smoke")
-    sh("git", "add", "-A")
-    sh("git", "commit", "-qm", "smoke")
+    sh = shell(root, project_env())
+    smoke_project(root, mirror, sh)
     return root, sh
 
 
@@ -125,13 +91,8 @@ def test_queued_experiments_run_in_parallel_and_all_reach_mlflow(project):
         sh("dvc", "exp", "run", "--queue", "-n", f"smoke{size}", "-S", "experiment=smoke",
            "-S", f"filter.max_per_dataset={size}", "haar-crop")
     sh("dvc", "queue", "start", "-j", "2")
-    deadline = time.time() + 900
-    while time.time() < deadline:
-        status = sh("dvc", "queue", "status")
-        if "Queued" not in status and "Running" not in status:
-            break
-        time.sleep(5)
-    assert "Failed" not in status, status
+    status = wait_for_queue(sh, timeout=900, every=5)
+    assert "Failed" not in status and "Queued" not in status and "Running" not in status, status
     _, found = runs(root)
     new = [r for r in found if r.info.run_id not in before]
     by_exp = {}
@@ -162,14 +123,7 @@ def test_mlflow_ui_started_in_the_repository_serves_the_stage_runs(project):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=2)
-                break
-            except OSError:
-                assert time.time() < deadline, "mlflow ui did not start"
-                time.sleep(1)
+        wait_until_answering(f"{base}/health", "mlflow ui", 120, server)
 
         def api(path, payload):
             request = urllib.request.Request(

@@ -15,11 +15,11 @@ import pytest
 import yaml
 
 from pipeline.config import config_from_dict
+from pipeline.features.faces import fit_to_sample
+from pipeline.registry import HeldOut
 from pipeline.stages import evaluate_by_ethnicity as evaluate_stage
 from pipeline.stages.common import StageError
 from pipeline.stages.evaluate_by_ethnicity import evaluate_by_ethnicity
-from pipeline.features.faces import fit_to_sample
-from pipeline.registry import HeldOut
 from pipeline.stages.extract_eigen import extract_eigen
 from pipeline.stages.extract_spectrum import extract_spectrum
 from pipeline.stages.filter_small_images import filter_small_images

@@ -22,20 +22,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import REPO, free_port
-from test_pipeline_dvc import STAGES, project_files
+from helpers import STAGES, free_port, project_env, shell, smoke_project, wait_for_queue, wait_until_answering
 
 pytestmark = pytest.mark.slow
-
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-
-
-def shell(root: Path, env: dict):
-    def sh(*args, timeout=900):
-        result = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
-        assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
-        return result.stdout + result.stderr
-    return sh
 
 
 @pytest.fixture(scope="module")
@@ -43,24 +32,10 @@ def team(tmp_path_factory, mirror):
     """A fresh git repository of the project (smoke experiment) and its services, started as `make services` does."""
     base = tmp_path_factory.mktemp("team")
     root = base / "genrec"
-    (base / "shared").mkdir()
-    (base / "shared" / "datasets").symlink_to(mirror)
-    for name in project_files():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, root / name)
-    for stale in ("dvc.lock", "metrics", ".dvc/config.local"):
-        path = root / stale
-        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     services_dir = base / "services"
-    env = {**os.environ, **GIT_ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "GENREC_SERVICES_DIR": str(services_dir), "MLFLOW_DISABLE_TELEMETRY": "true"}
-    for name in ("GENREC_DATA_MIRROR", "GENREC_PARAMS", "DVC_ROOT", "MLFLOW_TRACKING_URI"):
-        env.pop(name, None)
+    env = project_env(GENREC_SERVICES_DIR=str(services_dir))
     sh = shell(root, env)
-    sh("git", "init", "-q")
-    sh(sys.executable, "-m", "pipeline.cli", "compose", "experiment=smoke")
-    sh("git", "add", "-A")
-    sh("git", "commit", "-qm", "smoke")
+    smoke_project(root, mirror, sh)
     sh(sys.executable, "-m", "pipeline.services", "start", "--s3-port", "0", "--mlflow-port", "0", timeout=300)
     record = json.loads((services_dir / "services.json").read_text())
     env["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{record['mlflow_port']}"
@@ -181,15 +156,7 @@ def test_the_web_app_serves_the_champion_from_the_server(team):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                health = json.load(urllib.request.urlopen(f"{base}/health", timeout=2))
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read().decode()
-                assert time.time() < deadline, "genrec serve did not start"
-                time.sleep(1)
+        health = json.loads(wait_until_answering(f"{base}/health", "genrec serve", 180, server))
         assert health["models"]["gender"] == "models:/genrec-gender@champion"
         chip = next((root / "data" / "raw" / "utkface").rglob("35_0_0_*.jpg"))  # an adult man's face
         boundary = "genrecboundary"
@@ -269,13 +236,8 @@ def test_queued_experiments_log_to_the_server(team):
     sh("dvc", "exp", "run", "--queue", "-n", "team-eigen", "-s", "-S", "experiment=smoke",
        "-S", "features.eigen.n_components=40", "extract-eigen")
     sh("dvc", "queue", "start", "-j", "1")
-    deadline = time.time() + 600
-    while time.time() < deadline:
-        status = sh("dvc", "queue", "status")
-        if "Queued" not in status and "Running" not in status:
-            break
-        time.sleep(3)
-    assert "Success" in status, status
+    status = wait_for_queue(sh, timeout=600)
+    assert "Success" in status and "Queued" not in status and "Running" not in status, status
     client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
     experiment = client.get_experiment_by_name("genrec")
     (queued,) = client.search_runs([experiment.experiment_id], "tags.`dvc.exp_name` = 'team-eigen'")
