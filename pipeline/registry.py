@@ -11,58 +11,57 @@ The rule (also in the README, "Working as a team"):
     differ (or the champion's is unknown), the figures are not compared and
     the champion stays: moving it is a person's call (set the alias by hand).
 
-The held-out set is named by the run tags `genrec.heldout.digest` (sha256 of the
-sorted held-out items: source, path, label) and `genrec.heldout.n`, which
-grid-search sets from the rows it evaluates on. The decision is logged on the
-grid-search run and on the model version (tags `genrec.registry.*`), with both
-figures and both held-out sets, so the UI shows why a version serves.
+The held-out set is read from what the grid-search run already logs: the DVC
+md5 of the data its held-out rows are drawn from (its lineage inputs
+`data/raw`, the images, and `data/crops/faces.parquet`, the face table with
+each face's split) and the held-out count of every source (`heldout.<source>.n`,
+`n.test`). Same data and same counts: the same held-out faces. The decision is
+logged on the grid-search run and on the model version (tags
+`genrec.registry.*`), with both figures and both held-out sets, so the UI shows
+why a version serves.
 `genrec serve` and `genrec predict` then load `models:/genrec-gender@champion`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 HELD_OUT_METRIC = "test.accuracy"  # the figure the stage reports for the held-out split
-HELD_OUT_DIGEST_TAG = "genrec.heldout.digest"  # which held-out items that figure was measured on
-HELD_OUT_N_TAG = "genrec.heldout.n"
-RULE = (f"champion if {HELD_OUT_METRIC} > the champion's on the same held-out set "
-        f"({HELD_OUT_DIGEST_TAG}); no champion: promote; other held-out set: keep the champion")
-
+HELD_OUT_DATA = ("data/crops/faces.parquet", "data/raw")  # the face table (with each face's split), the images
+HELD_OUT_COUNT = "n.test"
 log = logging.getLogger(__name__)
+RULE = (f"champion if {HELD_OUT_METRIC} > the champion's on the same held-out set (same {', '.join(HELD_OUT_DATA)} "
+        "and held-out counts per source); no champion: promote; another held-out set: keep the champion")
 
 
 @dataclass(frozen=True)
 class HeldOut:
-    """A held-out set, by content: the sha256 of its sorted items and their number."""
+    """A held-out set as its run recorded it: the data its rows come from (path, DVC md5), its counts per source."""
 
-    digest: str
-    n: int
+    data: tuple[tuple[str, str], ...]
+    counts: tuple[tuple[str, int], ...]  # ("n.test", 3048), ("heldout.celeba.n", 382), ...
 
     def __str__(self) -> str:
-        return f"{self.n} items, {self.digest[:12]}"
-
-    def as_tags(self) -> dict[str, str]:
-        return {HELD_OUT_DIGEST_TAG: self.digest, HELD_OUT_N_TAG: str(self.n)}
-
-    @classmethod
-    def from_tags(cls, tags: dict[str, str]) -> HeldOut | None:
-        """The held-out set a run recorded, or None for a run that recorded none."""
-        if HELD_OUT_DIGEST_TAG not in tags or HELD_OUT_N_TAG not in tags:
-            return None
-        return cls(tags[HELD_OUT_DIGEST_TAG], int(tags[HELD_OUT_N_TAG]))
+        counts = dict(self.counts)
+        sources = ", ".join(f"{name.split('.')[1]} {n}" for name, n in self.counts if name != HELD_OUT_COUNT)
+        data = ", ".join(f"{path} {md5[:8]}" for path, md5 in self.data)
+        return f"{counts[HELD_OUT_COUNT]} held out ({sources}) from {data}"
 
 
-def held_out_set(items: Iterable[tuple[str, str, str]]) -> HeldOut:
-    """The held-out set of these (source, path, label) items, whatever their order."""
-    lines = sorted("\t".join(str(field) for field in item) for item in items)
-    digest = hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
-    return HeldOut(digest, len(lines))
+def held_out_set(metrics: Mapping[str, float], inputs: Mapping[str, str]) -> HeldOut | None:
+    """The held-out set of a grid-search run, from its metrics and its input data (DVC path -> md5); None when
+    the run did not record it (no held-out count, or its input data not logged)."""
+    def is_count(name: str) -> bool:  # n.test, heldout.<source>.n
+        return name == HELD_OUT_COUNT or (name.startswith("heldout.") and name.endswith(".n") and name.count(".") == 2)
+
+    counts = {name: int(value) for name, value in metrics.items() if is_count(name)}
+    if HELD_OUT_COUNT not in counts or any(path not in inputs for path in HELD_OUT_DATA):
+        return None
+    return HeldOut(tuple((path, inputs[path]) for path in HELD_OUT_DATA), tuple(sorted(counts.items())))
 
 
 @dataclass(frozen=True)
@@ -132,8 +131,9 @@ class Holder:
 
 def holder_of_run(client, version: str, run_id: str) -> Holder:
     """A version's held-out score and held-out set, as its grid-search run recorded them."""
-    data = client.get_run(run_id).data
-    return Holder(version, data.metrics.get(HELD_OUT_METRIC), HeldOut.from_tags(data.tags))
+    run = client.get_run(run_id)
+    inputs = {item.dataset.name: item.dataset.digest for item in run.inputs.dataset_inputs}
+    return Holder(version, run.data.metrics.get(HELD_OUT_METRIC), held_out_set(run.data.metrics, inputs))
 
 
 def decide(model: str, challenger: Holder, champion: Holder | None) -> Decision:

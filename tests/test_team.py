@@ -156,11 +156,16 @@ def test_the_smoke_experiment_logs_to_the_server_and_its_artifacts_land_in_s3(te
         assert set(version.aliases) == {"challenger", "champion"}
         assert version.tags["genrec.registry.decision"] == "no champion yet"
     assert by_stage["grid-search@gender"].data.tags["genrec.registry.promoted"] == "true"
-    # Each model's run names the held-out set its figures were measured on (the registry compares only on it).
+    # Each model's run records the held-out set its figures were measured on (the registry compares only on it).
+    from pipeline.registry import holder_of_run
+
     for task in ("gender", "fake"):
-        tags = by_stage[f"grid-search@{task}"].data.tags
-        held_out = json.loads((root / "metrics" / f"{task}.json").read_text())["n"]["test"]
-        assert tags["genrec.heldout.n"] == str(held_out) and len(tags["genrec.heldout.digest"]) == 64
+        run = by_stage[f"grid-search@{task}"]
+        heldout = holder_of_run(client, "1", run.info.run_id).heldout
+        reported = json.loads((root / "metrics" / f"{task}.json").read_text())
+        assert dict(heldout.counts)["n.test"] == reported["n"]["test"]
+        assert dict(heldout.data)["data/raw"] == lock["download"]["outs"][0]["md5"]
+        assert run.data.tags["genrec.registry.challenger_heldout"] == str(heldout)
 
     # `make ui` opens the page of genrec's runs, not MLflow's empty Default experiment.
     from pipeline.services import experiment_url

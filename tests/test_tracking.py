@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.registry import held_out_set
+from pipeline.registry import holder_of_run
 
 from helpers import runs
 
@@ -91,7 +91,7 @@ def test_the_project_root_is_dvc_root_when_dvc_runs_the_stage(tmp_path, monkeypa
 REGISTER_ONE_VERSION = """
 import sys
 import mlflow
-from pipeline.registry import held_out_set, review_challenger
+from pipeline.registry import review_challenger
 from pipeline.tracking import stage_run
 
 def register():
@@ -101,9 +101,18 @@ def register():
         client.create_registered_model("genrec-test")
     client.create_model_version("genrec-test", run.info.artifact_uri, run_id=run.info.run_id)
 
+from pathlib import Path
+
+# The data the held-out rows come from, logged as the run's inputs (the stage's lineage does it from dvc.yaml).
+Path("data/raw").mkdir(parents=True, exist_ok=True)
+Path("data/raw/face.jpg").write_bytes(b"jpeg")
+Path("data/crops").mkdir(exist_ok=True)
+Path("data/crops/faces.parquet").write_bytes(sys.argv[2].encode())  # another face table: another held-out set
+
 with stage_run("grid-search@test") as run:
-    run.log_metrics({"test": {"accuracy": float(sys.argv[1])}})
-    run.tags |= held_out_set([("utkface", f"face{index}.jpg", "male") for index in range(int(sys.argv[2]))]).as_tags()
+    run.log_metrics({"test": {"accuracy": float(sys.argv[1])}, "n": {"test": int(sys.argv[2])},
+                     "heldout": {"utkface": {"n": int(sys.argv[2])}}})
+    run.log_inputs(["data/raw", "data/crops/faces.parquet"])
     run.in_run(register)
     run.in_run(lambda: review_challenger("genrec-test"))
 """
@@ -119,9 +128,12 @@ def test_a_new_version_is_challenger_and_becomes_champion_only_when_its_held_out
     client, found = runs(tmp_path)
     assert str(client.get_model_version_by_alias("genrec-test", "champion").version) == "4"
     assert str(client.get_model_version_by_alias("genrec-test", "challenger").version) == "5"
-    decisions = {str(v.version): (v.tags["genrec.registry.promoted"], v.tags["genrec.registry.decision"])
-                 for v in client.search_model_versions("name='genrec-test'")}
-    full, smoke = (held_out_set([("utkface", f"face{index}.jpg", "male") for index in range(n)]) for n in (100, 30))
+    versions = {str(v.version): v for v in client.search_model_versions("name='genrec-test'")}
+    decisions = {number: (v.tags["genrec.registry.promoted"], v.tags["genrec.registry.decision"])
+                 for number, v in versions.items()}
+    full, smoke = (holder_of_run(client, version, versions[version].run_id).heldout for version in ("4", "5"))
+    assert str(full).startswith("100 held out (utkface 100) from data/crops/faces.parquet ")
+    assert str(smoke).startswith("30 held out (utkface 30) from data/crops/faces.parquet ")
     assert decisions == {
         "1": ("true", "no champion yet"),
         "2": ("false", "test.accuracy 0.75 does not beat champion v1's 0.8"),

@@ -29,7 +29,7 @@ from pipeline.models import (
     calibrated_fit, confusion_counts, confusion_table, evaluate, fake_probability, load_verified, repeated_holdout,
     roc_table, save_model, search_candidates,
 )
-from pipeline.registry import held_out_set, review_challenger
+from pipeline.registry import review_challenger
 from pipeline.report import confusion_figure, roc_figure
 from pipeline.scoring import accuracy_by, fake_by_source, gap, gender_by_source, source_weights
 from pipeline.stages.common import (
@@ -41,7 +41,6 @@ from pipeline.video import VideoError, sample_frames
 
 REGISTERED = {"fake": "genrec-fakeface", "gender": "genrec-gender"}
 CLASSES = {"fake": ["real", "fake"], "gender": ["female", "male"]}
-LABEL_COLUMNS = {"fake": "real_fake", "gender": "gender"}
 
 
 @dataclass
@@ -215,10 +214,6 @@ def grid_search(task: str, cfg: Config, run: StageRun) -> None:
     X = data.table[data.columns].to_numpy()
     if len(np.unique(y[train])) < 2:
         raise StageError(f"the {task} training rows hold only one class: check the task's datasets")
-
-    # The registry compares held-out figures only between runs measured on the same held-out items.
-    held_out = data.table.loc[data.test, ["dataset", "path", LABEL_COLUMNS[task]]]
-    run.tags |= held_out_set(held_out.itertuples(index=False, name=None)).as_tags()
 
     n_jobs = cfg.compute.n_jobs
     result = search_candidates(X[train], y[train], search_cfg, cfg.seed, n_jobs, data.weight)
