@@ -227,8 +227,8 @@ def test_a_store_killed_mid_push_loses_nothing_and_a_fresh_clone_pulls_every_out
     assert {"data/raw", "data/models/gender.joblib", "data/crops/crops.npy"} <= set(expected)
 
     weed = json.loads((services_dir / "services.json").read_text())["pids"]["weed"]
-    push = subprocess.Popen(["dvc", "push", "-j", "2"], cwd=root, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    push = subprocess.Popen(["dvc", "push"], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
     try:
         deadline = time.time() + 120
         while not bucket_keys(services_dir, "dvc/") and time.time() < deadline:
