@@ -4,25 +4,67 @@ The rule (also in the README, "Working as a team"):
 
     After grid-search registers a model version, that version gets the alias
     `challenger`. It also gets the alias `champion` when the model has no
-    champion yet, or when its held-out accuracy (the stage's `test.accuracy`,
-    as in metrics/<task>.json) is strictly higher than the current champion's,
-    as recorded in the champion's own run. A tie keeps the champion.
+    champion yet, or when both were measured on the same held-out set and its
+    held-out accuracy (the stage's `test.accuracy`, as in metrics/<task>.json)
+    is strictly higher than the current champion's, as recorded in the
+    champion's own run. A tie keeps the champion. When the held-out sets
+    differ (or the champion's is unknown), the figures are not compared and
+    the champion stays: moving it is a person's call (set the alias by hand).
 
-The decision is logged on the grid-search run and on the model version (tags
-`genrec.registry.*`), with both figures, so the UI shows why a version serves.
+The held-out set is read from what the grid-search run already logs: the DVC
+md5 of the data its held-out rows are drawn from (its lineage inputs
+`data/raw`, the images, and `data/crops/faces.parquet`, the face table with
+each face's split) and the held-out count of every source (`heldout.<source>.n`,
+`n.test`). Same data and same counts: the same held-out faces. The decision is
+logged on the grid-search run and on the model version (tags
+`genrec.registry.*`), with both figures and both held-out sets, so the UI shows
+why a version serves.
 `genrec serve` and `genrec predict` then load `models:/genrec-gender@champion`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 HELD_OUT_METRIC = "test.accuracy"  # the figure the stage reports for the held-out split
-
+HELD_OUT_DATA = ("data/crops/faces.parquet", "data/raw")  # the face table (with each face's split), the images
+HELD_OUT_COUNT = "n.test"
 log = logging.getLogger(__name__)
+RULE = (
+    f"champion if {HELD_OUT_METRIC} > the champion's on the same held-out set (same {', '.join(HELD_OUT_DATA)} "
+    "and held-out counts per source); no champion: promote; another held-out set: keep the champion"
+)
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """A held-out set as its run recorded it: the data its rows come from (path, DVC md5), its counts per source."""
+
+    data: tuple[tuple[str, str], ...]
+    counts: tuple[tuple[str, int], ...]  # ("n.test", 3048), ("heldout.celeba.n", 382), ...
+
+    def __str__(self) -> str:
+        counts = dict(self.counts)
+        sources = ", ".join(f"{name.split('.')[1]} {n}" for name, n in self.counts if name != HELD_OUT_COUNT)
+        data = ", ".join(f"{path} {md5[:8]}" for path, md5 in self.data)
+        return f"{counts[HELD_OUT_COUNT]} held out ({sources}) from {data}"
+
+
+def held_out_set(metrics: Mapping[str, float], inputs: Mapping[str, str]) -> HeldOut | None:
+    """The held-out set of a grid-search run, from its metrics and its input data (DVC path -> md5); None when
+    the run did not record it (no held-out count, or its input data not logged)."""
+
+    def is_count(name: str) -> bool:  # n.test, heldout.<source>.n
+        return name == HELD_OUT_COUNT or (name.startswith("heldout.") and name.endswith(".n") and name.count(".") == 2)
+
+    counts = {name: int(value) for name, value in metrics.items() if is_count(name)}
+    if HELD_OUT_COUNT not in counts or any(path not in inputs for path in HELD_OUT_DATA):
+        return None
+    return HeldOut(tuple((path, inputs[path]) for path in HELD_OUT_DATA), tuple(sorted(counts.items())))
 
 
 @dataclass(frozen=True)
@@ -36,6 +78,9 @@ class Decision:
     champion_score: float | None
     promoted: bool
     reason: str
+    challenger_heldout: HeldOut | None = None
+    champion_heldout: HeldOut | None = None
+    compared: bool = False  # both figures measured on the same held-out set and set side by side
 
     def as_tags(self) -> dict[str, str]:
         return {
@@ -43,10 +88,13 @@ class Decision:
             "genrec.registry.version": self.version,
             "genrec.registry.promoted": str(self.promoted).lower(),
             "genrec.registry.decision": self.reason,
-            "genrec.registry.rule": f"champion if {HELD_OUT_METRIC} > the champion's (no champion: promote)",
+            "genrec.registry.rule": RULE,
+            "genrec.registry.compared": str(self.compared).lower(),
             "genrec.registry.challenger_score": str(self.challenger_score),
+            "genrec.registry.challenger_heldout": str(self.challenger_heldout),
             "genrec.registry.champion_version": str(self.champion_version),
             "genrec.registry.champion_score": str(self.champion_score),
+            "genrec.registry.champion_heldout": str(self.champion_heldout),
         }
 
 
@@ -55,10 +103,6 @@ def beats(challenger: float | None, champion: float | None) -> bool:
     if challenger is None:
         return False
     return champion is None or challenger > champion
-
-
-def held_out_score(client, run_id: str) -> float | None:
-    return client.get_run(run_id).data.metrics.get(HELD_OUT_METRIC)
 
 
 def current_champion(client, model: str):
@@ -81,34 +125,63 @@ def version_of_run(client, model: str, run_id: str) -> str:
 
 @dataclass(frozen=True)
 class Holder:
-    """The current champion: its version and held-out score."""
+    """A model version in the contest: its version, held-out score and the held-out set it was measured on."""
 
     version: str
     score: float | None
+    heldout: HeldOut | None = None
 
 
-def decide(model: str, version: str, challenger_score: float | None, champion: Holder | None) -> Decision:
+def holder_of_run(client, version: str, run_id: str) -> Holder:
+    """A version's held-out score and held-out set, as its grid-search run recorded them."""
+    run = client.get_run(run_id)
+    inputs = {item.dataset.name: item.dataset.digest for item in run.inputs.dataset_inputs}
+    return Holder(version, run.data.metrics.get(HELD_OUT_METRIC), held_out_set(run.data.metrics, inputs))
+
+
+def decide(model: str, challenger: Holder, champion: Holder | None) -> Decision:
+    """The rule (module docstring): compare held-out figures only on the same held-out set."""
+    version, score = challenger.version, challenger.score
     if champion is None:
         return Decision(
             model,
             version,
-            challenger_score,
+            score,
             None,
             None,
-            challenger_score is not None,
-            "no champion yet" if challenger_score is not None else f"no {HELD_OUT_METRIC} to compare",
+            score is not None,
+            "no champion yet" if score is not None else f"no {HELD_OUT_METRIC} to compare",
+            challenger.heldout,
+            None,
+            False,
         )
-    champion_score = champion.score
-    promoted = beats(challenger_score, champion_score)
+    facts = dict(
+        model=model,
+        version=version,
+        challenger_score=score,
+        champion_version=champion.version,
+        champion_score=champion.score,
+        challenger_heldout=challenger.heldout,
+        champion_heldout=champion.heldout,
+    )
+    if challenger.heldout is None or champion.heldout is None or challenger.heldout != champion.heldout:
+        return Decision(
+            **facts,
+            promoted=False,
+            compared=False,
+            reason=(
+                f"held-out sets differ (challenger: {challenger.heldout or 'not recorded'}; "
+                f"champion v{champion.version}: {champion.heldout or 'not recorded'}): {HELD_OUT_METRIC} {score} and {champion.score} not compared, "
+                "the champion stays"
+            ),
+        )
+    promoted = beats(score, champion.score)
     verb = "beats" if promoted else "does not beat"
     return Decision(
-        model,
-        version,
-        challenger_score,
-        champion.version,
-        champion_score,
-        promoted,
-        f"{HELD_OUT_METRIC} {challenger_score} {verb} champion v{champion.version}'s {champion_score}",
+        **facts,
+        promoted=promoted,
+        compared=True,
+        reason=f"{HELD_OUT_METRIC} {score} {verb} champion v{champion.version}'s {champion.score}",
     )
 
 
@@ -121,8 +194,8 @@ def review_challenger(model: str) -> Decision:
     version = version_of_run(client, model, run_id)
     client.set_registered_model_alias(model, CHALLENGER, version)
     previous = current_champion(client, model)
-    champion = Holder(str(previous.version), held_out_score(client, previous.run_id)) if previous else None
-    decision = decide(model, version, held_out_score(client, run_id), champion)
+    champion = holder_of_run(client, str(previous.version), previous.run_id) if previous else None
+    decision = decide(model, holder_of_run(client, version, run_id), champion)
     if decision.promoted:
         client.set_registered_model_alias(model, CHAMPION, version)
     mlflow.set_tags(decision.as_tags())

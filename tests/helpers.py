@@ -10,6 +10,9 @@ import socket
 import subprocess
 import sys
 import tarfile
+import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -25,6 +28,17 @@ ARCHIVES = {
     "videos": "videos/deepfake-samples.tar",
 }
 IMAGE_NAMES = (".jpg", ".jpeg", ".png")
+STAGES = [
+    "download",
+    "filter-small-images",
+    "haar-crop",
+    "extract-eigen",
+    "extract-spectrum",
+    "grid-search@gender",
+    "grid-search@fake",
+    "evaluate-by-ethnicity",
+]
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
 
 
 @functools.cache
@@ -130,3 +144,91 @@ def extract_sample(archive: Path, dest: Path, every: int) -> None:
                 if (seen - 1) % every:
                     continue
             tar.extract(member, dest, filter="data")
+
+
+def project_files() -> list[str]:
+    """The repository's files as a checkout has them: tracked, and untracked but not ignored."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [name for name in listed.split("\0") if name and (REPO / name).is_file()]
+
+
+def project_env(**extra: str) -> dict:
+    """The environment of commands run in a copy of the project: this venv first on PATH, a git identity, and
+    none of the variables that would point the stages at this checkout's params, mirror or MLflow store."""
+    env = {
+        **os.environ,
+        **GIT_ENV,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        **extra,
+    }
+    for name in ("GENREC_DATA_MIRROR", "GENREC_PARAMS", "DVC_ROOT", "MLFLOW_TRACKING_URI"):
+        env.pop(name, None)
+    return env
+
+
+def shell(root: Path, env: dict) -> Callable[..., str]:
+    """`sh(*args)` runs a command in `root`, asserts it succeeded, and returns its output (stdout, then stderr)."""
+
+    def sh(*args, timeout=900, stdout_only=False) -> str:
+        result = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+        assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
+        return result.stdout if stdout_only else result.stdout + result.stderr
+
+    return sh
+
+
+def smoke_project(root: Path, mirror: Path, sh: Callable[..., str]) -> None:
+    """A fresh git repository of the project at `root`, set to the smoke experiment, nothing run yet.
+
+    As in a real checkout, the mirror is found at ../shared/datasets (from the repository root, also for
+    queued experiments, which run in a copy elsewhere).
+    """
+    shared = root.parent / "shared"
+    shared.mkdir(exist_ok=True)
+    if not (shared / "datasets").exists():
+        (shared / "datasets").symlink_to(mirror)
+    for name in project_files():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, root / name)
+    for stale in ("dvc.lock", "metrics", ".dvc/config.local"):
+        path = root / stale
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    sh("git", "init", "-q")
+    sh(sys.executable, "-m", "pipeline.cli", "compose", "experiment=smoke")
+    sh("git", "add", "-A")
+    sh("git", "commit", "-qm", "smoke")
+
+
+def wait_for_queue(sh: Callable[..., str], timeout: float, every: float = 3) -> str:
+    """Poll `dvc queue status` until no experiment is queued or running; its last output."""
+    deadline = time.time() + timeout
+    while True:
+        status = sh("dvc", "queue", "status")
+        if ("Queued" not in status and "Running" not in status) or time.time() > deadline:
+            return status
+        time.sleep(every)
+
+
+def wait_until_answering(
+    url: str, what: str, timeout: float, process: subprocess.Popen | None = None, every: float = 1
+) -> bytes:
+    """GET `url` until it answers and return the body; fail when `process` (the server) ends or time runs out."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.read()
+        except OSError:
+            if process is not None and process.poll() is not None:
+                errors = process.stderr.read() if process.stderr else ""
+                detail = errors.decode() if isinstance(errors, bytes) else errors
+                raise AssertionError(f"{what} ended: {detail}") from None
+            assert time.time() < deadline, f"{what} did not start"
+            time.sleep(every)

@@ -1,156 +1,38 @@
-"""The real thing: DVC runs the pipeline in a fresh copy of the repository, MLflow records it."""
+"""The real thing: DVC runs queued experiments in parallel in a fresh copy of the repository, and MLflow's
+default store at the repository root records them.
+
+The whole smoke pipeline under `dvc repro` (every stage, its metrics, the registry, nothing to do when run
+again) is tests/test_team.py's first test, against the team's MLflow server: the suite runs it once.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from helpers import REPO, free_port, run_of_stage, runs
+from helpers import free_port, project_env, runs, shell, smoke_project, wait_for_queue, wait_until_answering
 
 pytestmark = pytest.mark.slow
-
-STAGES = [
-    "download",
-    "filter-small-images",
-    "haar-crop",
-    "extract-eigen",
-    "extract-spectrum",
-    "grid-search@gender",
-    "grid-search@fake",
-    "evaluate-by-ethnicity",
-]
-
-
-def project_files() -> list[str]:
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return [name for name in listed.split("\0") if name and (REPO / name).is_file()]
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, mirror):
-    """A fresh git repository holding the project's files, set to the smoke experiment.
-
-    As in a real checkout, the mirror is found at ../shared/datasets (from the
-    repository root, also for queued experiments, which run in a copy elsewhere).
-    """
+    """A fresh git repository holding the project's files, set to the smoke experiment (MLflow: its own store)."""
     root = tmp_path_factory.mktemp("genrec")
-    (root.parent / "shared").mkdir(exist_ok=True)
-    if not (root.parent / "shared" / "datasets").exists():
-        (root.parent / "shared" / "datasets").symlink_to(mirror)
-    for name in project_files():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, root / name)
-    for stale in ("dvc.lock", "metrics"):
-        if (root / stale).is_dir():
-            shutil.rmtree(root / stale)
-        else:
-            (root / stale).unlink(missing_ok=True)
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t",
-    }
-    env.pop("GENREC_DATA_MIRROR", None)
-    env.pop("GENREC_PARAMS", None)
-    env.pop("DVC_ROOT", None)
-
-    def sh(*args, timeout=900, stdout_only=False):
-        result = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
-        assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
-        return result.stdout if stdout_only else result.stdout + result.stderr
-
-    sh("git", "init", "-q")
-    sh(sys.executable, "-m", "pipeline.cli", "compose", "experiment=smoke")
-    sh("git", "add", "-A")
-    sh("git", "commit", "-qm", "smoke")
+    sh = shell(root, project_env())
+    smoke_project(root, mirror, sh)
     return root, sh
-
-
-def test_dvc_repro_runs_every_stage_then_nothing(project):
-    root, sh = project
-    sh("dvc", "repro")
-    filter_metrics = json.loads((root / "metrics" / "filter.json").read_text())
-    assert filter_metrics["kept"] == {
-        "celeba": 200,
-        "celeba_hq": 200,
-        "dcgan": 200,
-        "fairface": 200,
-        "lfw": 200,
-        "stylegan2": 188,
-        "utkface": 200,
-    }
-    crop = json.loads((root / "metrics" / "haar_crop.json").read_text())
-    assert crop["detection_rate"]["utkface"] >= 0.9 and crop["detection_rate"]["lfw"] >= 0.9
-    fake = json.loads((root / "metrics" / "fake.json").read_text())
-    # Every real source and generator has its own held-out figure, and every real source a leave-one-out one.
-    assert set(fake["heldout"]) == {"celeba", "celeba_hq", "utkface", "lfw", "fairface", "dcgan", "stylegan2"}
-    assert set(fake["leave_one_out"]) == {"celeba", "celeba_hq", "utkface", "lfw", "fairface", "stylegan2"}
-    assert fake["test"]["roc_auc"] >= 0.8 and sum(fake["n"].values()) > 1000
-    gender = json.loads((root / "metrics" / "gender.json").read_text())
-    for section, key in [
-        ("cv", "best_score"),
-        ("cv", "best_params"),
-        ("train", "accuracy"),
-        ("test", "accuracy"),
-        ("test", "balanced_accuracy"),
-        ("test", "roc_auc"),
-        ("test", "accuracy_by_group"),
-    ]:
-        assert key in gender[section], (section, key)
-    assert set(gender["heldout"]) == {"utkface", "celeba", "lfw", "fairface"}
-    assert set(gender["leave_one_out"]) == {"lfw", "celeba"} and gender["heldout"]["lfw"]["n"] > 30
-    evaluation = json.loads((root / "metrics" / "evaluation.json").read_text())
-    assert set(evaluation["model"]) == {"sha256"}  # nothing store-dependent in a DVC output
-    assert evaluation["table1"]["scored"] > 0 and evaluation["table2"]["scored"] > 0
-    assert (root / "metrics" / "tables.md").is_file()
-    lock = yaml.safe_load((root / "dvc.lock").read_text())
-    assert set(lock["stages"]) == set(STAGES)
-
-    client, found = runs(root)
-    assert sorted(r.data.tags["genrec.stage"] for r in found) == sorted(STAGES)
-    for name in ("genrec-fakeface", "genrec-gender"):
-        versions = client.search_model_versions(f"name='{name}'")
-        assert len(versions) == 1 and versions[0].run_id in {r.info.run_id for r in found}
-    evaluation_run = run_of_stage(found, "evaluate-by-ethnicity")
-    assert evaluation_run.data.tags["genrec.gender_model_version"] == "1"
-    # The registered gender model serves `genrec predict` as the pipeline's own file does.
-    chip = next((root / "data" / "raw" / "utkface").rglob("35_0_0_*.jpg"))  # an adult face
-    by_file, by_registry = (
-        json.loads(sh("genrec", "predict", "--json", *model, str(chip), stdout_only=True))
-        for model in ([], ["--model", "models:/genrec-gender/1"])
-    )
-    assert by_file[0]["status"] == "ok" and by_file == by_registry
-    crop_run = run_of_stage(found, "haar-crop")
-    assert crop_run.data.params["crop.padding"] == "0.25"
-    assert crop_run.data.metrics["detection_rate.utkface"] == crop["detection_rate"]["utkface"]
-    assert {a.path for a in client.list_artifacts(crop_run.info.run_id)} >= {"haar_crop.json", "face_crops.png"}
-
-    again = sh("dvc", "repro")
-    assert "Data and pipelines are up to date" in again
-    assert len(runs(root)[1]) == len(STAGES)
 
 
 def test_queued_experiments_run_in_parallel_and_all_reach_mlflow(project):
     root, sh = project
     before = {r.info.run_id for r in runs(root)[1]}
-    # Up to haar-crop only: the full pipeline under DVC is test_dvc_repro's job; here the queue is under test.
+    # Up to haar-crop only: the full pipeline under DVC is test_team's job; here the queue is under test.
     for size in (60, 90):
         sh(
             "dvc",
@@ -166,13 +48,8 @@ def test_queued_experiments_run_in_parallel_and_all_reach_mlflow(project):
             "haar-crop",
         )
     sh("dvc", "queue", "start", "-j", "2")
-    deadline = time.time() + 900
-    while time.time() < deadline:
-        status = sh("dvc", "queue", "status")
-        if "Queued" not in status and "Running" not in status:
-            break
-        time.sleep(5)
-    assert "Failed" not in status, status
+    status = wait_for_queue(sh, timeout=900, every=5)
+    assert "Failed" not in status and "Queued" not in status and "Running" not in status, status
     _, found = runs(root)
     new = [r for r in found if r.info.run_id not in before]
     by_exp = {}
@@ -192,7 +69,8 @@ def test_queued_experiments_run_in_parallel_and_all_reach_mlflow(project):
 
 
 def test_mlflow_ui_started_in_the_repository_serves_the_stage_runs(project):
-    """`mlflow ui` in the repository root (its default store is ./mlflow.db) lists every stage run."""
+    """`mlflow ui` in the repository root (its default store is ./mlflow.db) lists the stage runs of the
+    queued experiments (test above), which ran in copies elsewhere and logged to the repository's store."""
     import urllib.request
 
     root, _ = project
@@ -207,14 +85,7 @@ def test_mlflow_ui_started_in_the_repository_serves_the_stage_runs(project):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=2)
-                break
-            except OSError:
-                assert time.time() < deadline, "mlflow ui did not start"
-                time.sleep(1)
+        wait_until_answering(f"{base}/health", "mlflow ui", 120, server)
 
         def api(path, payload):
             request = urllib.request.Request(
@@ -228,7 +99,7 @@ def test_mlflow_ui_started_in_the_repository_serves_the_stage_runs(project):
         genrec = next(e for e in experiments if e["name"] == "genrec")
         found = api("runs/search", {"experiment_ids": [genrec["experiment_id"]], "max_results": 100})["runs"]
         stages = {tag["value"] for run in found for tag in run["data"]["tags"] if tag["key"] == "genrec.stage"}
-        assert set(STAGES) <= stages
+        assert {"download", "filter-small-images", "haar-crop"} <= stages  # what the queued experiments ran
         crop_run = next(run for run in found if {"key": "genrec.stage", "value": "haar-crop"} in run["data"]["tags"])
         assert any(m["key"] == "detection_rate.utkface" for m in crop_run["data"]["metrics"])
         assert any(p["key"] == "crop.scale_factor" for p in crop_run["data"]["params"])

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.registry import holder_of_run
+
 from helpers import runs
 
 LOG_ONE_RUN = """
@@ -105,18 +107,29 @@ def register():
         client.create_registered_model("genrec-test")
     client.create_model_version("genrec-test", run.info.artifact_uri, run_id=run.info.run_id)
 
+from pathlib import Path
+
+# The data the held-out rows come from, logged as the run's inputs (the stage's lineage does it from dvc.yaml).
+Path("data/raw").mkdir(parents=True, exist_ok=True)
+Path("data/raw/face.jpg").write_bytes(b"jpeg")
+Path("data/crops").mkdir(exist_ok=True)
+Path("data/crops/faces.parquet").write_bytes(sys.argv[2].encode())  # another face table: another held-out set
+
 with stage_run("grid-search@test") as run:
-    run.log_metrics({"test": {"accuracy": float(sys.argv[1])}})
+    run.log_metrics({"test": {"accuracy": float(sys.argv[1])}, "n": {"test": int(sys.argv[2])},
+                     "heldout": {"utkface": {"n": int(sys.argv[2])}}})
+    run.log_inputs(["data/raw", "data/crops/faces.parquet"])
     run.in_run(register)
     run.in_run(lambda: review_challenger("genrec-test"))
 """
 
 
-@pytest.mark.slow  # four processes, each opening an MLflow store (~15 s of CPU); the rule itself: test_registry_rule
+@pytest.mark.slow  # several processes, each opening an MLflow store; the rule itself: tests/test_registry.py
 def test_a_new_version_is_challenger_and_becomes_champion_only_when_its_held_out_accuracy_is_higher(tmp_path):
-    for accuracy in ("0.80", "0.75", "0.80", "0.85"):
+    # Version 5 scores higher on another held-out set (30 items, not 100): not compared, no promotion.
+    for accuracy, heldout_n in (("0.80", "100"), ("0.75", "100"), ("0.80", "100"), ("0.85", "100"), ("0.95", "30")):
         proc = subprocess.run(
-            [sys.executable, "-c", REGISTER_ONE_VERSION, accuracy],
+            [sys.executable, "-c", REGISTER_ONE_VERSION, accuracy, heldout_n],
             cwd=tmp_path,
             env={**os.environ, "DVC_ROOT": str(tmp_path)},
             capture_output=True,
@@ -126,18 +139,31 @@ def test_a_new_version_is_challenger_and_becomes_champion_only_when_its_held_out
         assert proc.returncode == 0, proc.stderr
     client, found = runs(tmp_path)
     assert str(client.get_model_version_by_alias("genrec-test", "champion").version) == "4"
-    assert str(client.get_model_version_by_alias("genrec-test", "challenger").version) == "4"
+    assert str(client.get_model_version_by_alias("genrec-test", "challenger").version) == "5"
+    versions = {str(v.version): v for v in client.search_model_versions("name='genrec-test'")}
     decisions = {
-        str(v.version): (v.tags["genrec.registry.promoted"], v.tags["genrec.registry.decision"])
-        for v in client.search_model_versions("name='genrec-test'")
+        number: (v.tags["genrec.registry.promoted"], v.tags["genrec.registry.decision"])
+        for number, v in versions.items()
     }
+    full, smoke = (holder_of_run(client, version, versions[version].run_id).heldout for version in ("4", "5"))
+    assert str(full).startswith("100 held out (utkface 100) from data/crops/faces.parquet ")
+    assert str(smoke).startswith("30 held out (utkface 30) from data/crops/faces.parquet ")
     assert decisions == {
         "1": ("true", "no champion yet"),
         "2": ("false", "test.accuracy 0.75 does not beat champion v1's 0.8"),
         "3": ("false", "test.accuracy 0.8 does not beat champion v1's 0.8"),  # a tie keeps the champion
         "4": ("true", "test.accuracy 0.85 beats champion v1's 0.8"),
+        "5": (
+            "false",
+            f"held-out sets differ (challenger: {smoke}; champion v4: {full}): "
+            "test.accuracy 0.95 and 0.85 not compared, the champion stays",
+        ),
     }
-    assert {r.data.tags["genrec.registry.version"] for r in found} == {"1", "2", "3", "4"}
+    assert {r.data.tags["genrec.registry.version"] for r in found} == {"1", "2", "3", "4", "5"}
+    # The decision is logged on the run too, with the held-out set each figure was measured on.
+    fifth = next(r for r in found if r.data.tags["genrec.registry.version"] == "5")
+    assert fifth.data.tags["genrec.registry.compared"] == "false"
+    assert fifth.data.tags["genrec.registry.champion_heldout"] == str(full)
 
 
 @pytest.mark.slow  # creates an MLflow store in a subprocess
