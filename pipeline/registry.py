@@ -171,8 +171,8 @@ def decide(model: str, challenger: Holder, champion: Holder | None) -> Decision:
             compared=False,
             reason=(
                 f"held-out sets differ (challenger: {challenger.heldout or 'not recorded'}; "
-                f"champion v{champion.version}: {champion.heldout or 'not recorded'}): {HELD_OUT_METRIC} {score} and {champion.score} not compared, "
-                "the champion stays"
+                f"champion v{champion.version}: {champion.heldout or 'not recorded'}): "
+                f"{HELD_OUT_METRIC} {score} and {champion.score} not compared, the champion stays"
             ),
         )
     promoted = beats(score, champion.score)
