@@ -18,7 +18,6 @@ Needs haar-crop's outputs (`dvc repro haar-crop`). Run: python benchmarks/grid_s
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -85,7 +84,7 @@ def main() -> int:
     }
     print(f"naive GridSearchCV, 168 points, 1 core: {naive_s:8.1f} s  best {naive_params} CV {naive.best_score_:.4f}")
     for strategy in args.strategies:
-        search = dataclasses.replace(cfg.gender_search, strategy=strategy)
+        search = cfg.gender_search.model_copy(update={"strategy": strategy})
         result, seconds = timed(lambda search=search: search_candidates(X, y, search, cfg.seed, n_jobs=-1))
         # Halving scores its last round on its own resources: re-score the winner on the naive search's folds.
         score = full_cv_score(X, y, result.estimator(), cfg.seed)
