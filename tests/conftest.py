@@ -56,6 +56,22 @@ def raw_sample(tmp_path_factory, mirror) -> Path:
 
 
 @pytest.fixture(scope="session")
+def real_clip(raw_sample) -> Path:
+    """A real FaceForensics++ clip (004, 309 frames) from the mirror's labelled videos."""
+    return (
+        raw_sample
+        / "videos"
+        / "deepfake-samples"
+        / "ffpp"
+        / "original_sequences"
+        / "youtube"
+        / "c23"
+        / "videos"
+        / "004.mp4"
+    )
+
+
+@pytest.fixture(scope="session")
 def utk_sample(raw_sample) -> list[Path]:
     """200 real UTKFace chips."""
     return sorted((raw_sample / "utkface" / "UTKFace").glob("*.jpg"))

@@ -14,18 +14,8 @@ from pipeline.video import sample_frames
 
 
 @pytest.fixture(scope="module")
-def clip(raw_sample):
-    return str(
-        raw_sample
-        / "videos"
-        / "deepfake-samples"
-        / "ffpp"
-        / "original_sequences"
-        / "youtube"
-        / "c23"
-        / "videos"
-        / "004.mp4"
-    )
+def clip(real_clip) -> str:
+    return str(real_clip)
 
 
 @pytest.fixture(scope="module")

@@ -19,26 +19,11 @@ from pipeline.video import VideoError, sample_frames
 from helpers import base_params
 
 
-@pytest.fixture(scope="module")
-def clip(raw_sample):
-    return (
-        raw_sample
-        / "videos"
-        / "deepfake-samples"
-        / "ffpp"
-        / "original_sequences"
-        / "youtube"
-        / "c23"
-        / "videos"
-        / "004.mp4"
-    )
-
-
-def test_frames_are_sampled_at_the_rate_and_capped(clip):
-    frames = sample_frames(str(clip), every_s=1.0, max_frames=5)
+def test_frames_are_sampled_at_the_rate_and_capped(real_clip):
+    frames = sample_frames(str(real_clip), every_s=1.0, max_frames=5)
     assert [f.index for f in frames] == [0, 25, 50, 75, 100]  # 25 fps
     assert frames[0].image.shape == (720, 1280, 3)
-    assert len(sample_frames(str(clip), every_s=0.5, max_frames=100)) == 26  # 309 frames, every 12th: 0..300
+    assert len(sample_frames(str(real_clip), every_s=0.5, max_frames=100)) == 26  # 309 frames, every 12th: 0..300
 
 
 def test_unreadable_and_empty_videos_raise_a_clear_error(tmp_path):
@@ -59,11 +44,11 @@ def fake_model(raw_sample):
     return LogisticRegression(max_iter=5000).fit(features, [0] * 60 + [1] * 60)
 
 
-def test_broken_videos_are_counted_and_named_and_the_rest_scored(tmp_path, monkeypatch, clip, fake_model):
+def test_broken_videos_are_counted_and_named_and_the_rest_scored(tmp_path, monkeypatch, real_clip, fake_model):
     folder = tmp_path / "data" / "raw" / "videos" / "deepfake-samples"
     folder.mkdir(parents=True)
-    shutil.copy(clip, folder / "004.mp4")
-    (folder / "broken.mp4").write_bytes(clip.read_bytes()[:2000])
+    shutil.copy(real_clip, folder / "004.mp4")
+    (folder / "broken.mp4").write_bytes(real_clip.read_bytes()[:2000])
     pd.DataFrame(
         {
             "path": ["004.mp4", "broken.mp4", "gone.mp4"],
