@@ -13,6 +13,21 @@ from helpers import ARCHIVES, MIRROR, extract_sample, run_stage, trained_params
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
+# The team's server when the suite itself runs against one, else nothing (each project's own mlflow.db).
+SESSION_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")
+
+
+@pytest.fixture(autouse=True)
+def tracking_uri_restored():
+    """mlflow.set_tracking_uri also writes MLFLOW_TRACKING_URI into os.environ, where it would outlive the
+    test or fixture that set it and send later tests' runs, and their subprocesses', to that store."""
+    yield
+    if SESSION_TRACKING_URI is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = SESSION_TRACKING_URI
+
+
 @pytest.fixture(scope="session")
 def mirror() -> Path:
     if not (MIRROR / "README.md").is_file():
