@@ -92,9 +92,13 @@ def gender_model(loaded: LoadedModel, crop: CropConfig) -> GenderModel:
 def fake_detector(loaded: LoadedModel, spectrum: SpectrumConfig) -> FakeDetector:
     """The fake detector with the input definition it was validated on (the record's spectrum section)."""
     recorded = _task_record(loaded, "fake").get("spectrum") or {}
-    update = {
-        key: recorded[key] for key in SPECTRUM_INPUT if key in recorded and recorded[key] != getattr(spectrum, key)
-    }
+    if not recorded:
+        return FakeDetector(loaded.model, spectrum)
+    # A setting the record does not name had its schema default when the model was trained (a model from
+    # before spectrum.quadrant_pool existed reads the 1D profile alone), not today's config value.
+    defaults = SpectrumConfig.model_fields
+    trained = {key: recorded.get(key, defaults[key].default) for key in SPECTRUM_INPUT}
+    update = {key: value for key, value in trained.items() if value != getattr(spectrum, key)}
     return FakeDetector(loaded.model, spectrum.model_copy(update=update) if update else spectrum)
 
 

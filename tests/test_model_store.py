@@ -71,6 +71,16 @@ def test_the_fake_detector_takes_its_input_definition_from_its_record(saved):
     assert detector.spectrum.datasets == ("celeba",) and spectrum.n_points == 80  # the config is not changed
 
 
+def test_a_record_from_before_the_quadrant_reads_the_1d_profile_alone(saved):
+    """Today's config adds the quadrant; a model whose record does not name it was trained without it."""
+    spectrum = SpectrumConfig(datasets=("celeba",), input="patch", side=48, n_points=80, quadrant_pool=2)
+    detector, _ = load_fake_detector(saved / "data" / "models" / "fake.joblib", spectrum)
+    assert detector.spectrum.quadrant_pool is None and detector.spectrum.n_points == 16
+    gray = np.random.default_rng(1).integers(0, 256, (64, 64)).astype(np.uint8)
+    (probability,) = detector.probabilities(gray, [(8, 8, 48, 48)])
+    assert 0 <= probability <= 1
+
+
 def test_a_model_of_the_other_task_is_refused(saved):
     fake = load_model(saved / "data" / "models" / "fake.joblib")
     with pytest.raises(ModelError, match="is a fake model, not a gender model"):
