@@ -16,7 +16,7 @@ from pipeline.config import FeaturesConfig, GenderConfig, HogConfig, LbpConfig
 from pipeline.features.faces import FeatureError, face_features, feature_names, minmax_rows
 from pipeline.gender_data import GenderDataError, detection_rates, gender_faces, require_both_genders, select_training
 
-from helpers import run_of_stage, run_stage, runs, trained_params
+from helpers import UTK_SAMPLE, run_of_stage, run_stage, runs, trained_params
 
 
 def test_minmax_scales_each_face_by_its_own_range():
@@ -183,7 +183,9 @@ def test_grid_search_gender_reports_the_required_metrics(trained):
     # ~1,000 adult training faces: well above chance, and every ethnic group reported.
     assert metrics["test"]["accuracy"] >= 0.8, metrics["test"]
     assert set(metrics["test"]["accuracy_by_group"]) == {"African", "Asian (East)", "Caucasian", "Indian", "Others"}
-    assert metrics["cross_dataset"]["lfw"]["n"] > 1000 and 0.5 < metrics["cross_dataset"]["lfw"]["accuracy"] <= 1
+    # LFW is evaluated whole (every sampled photo, none held back for training): nearly all have a face.
+    lfw = metrics["cross_dataset"]["lfw"]
+    assert lfw["n"] > 0.95 * UTK_SAMPLE and 0.5 < lfw["accuracy"] <= 1, lfw
     # Every training source has its own held-out figures, over the faces found, with the detection rate.
     heldout = metrics["heldout"]
     assert set(heldout) == {"utkface", "celeba"}
