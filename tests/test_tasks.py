@@ -10,12 +10,36 @@ from pipeline.config import SearchConfig
 from pipeline.features.faces import shown_eigenfaces, variance_curve
 from pipeline.tasks import TASKS, TaskData, class_profiles, crops_of, tune
 
+from helpers import REPO
+
 
 def test_every_task_names_its_two_classes_registry_model_and_sections():
     assert TASKS["gender"].classes == ("female", "male") and TASKS["fake"].classes == ("real", "fake")
     assert {task.registered for task in TASKS.values()} == {"genrec-gender", "genrec-fakeface"}
     assert {"features", "gender"} <= set(TASKS["gender"].sections)
     assert "gender" not in TASKS["fake"].sections
+
+
+def test_each_search_stage_depends_on_its_own_task_settings_only():
+    """DVC re-runs grid-search@<task> when a listed setting changes: a sweep of gender's features must not
+    re-run the fake search, nor a change of the spectrum the gender search (it reads only spectrum.videos)."""
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+
+    with Repo(str(REPO)) as repo:
+        params = {
+            stage.addressing: {key for dep in stage.deps if isinstance(dep, ParamsDependency) for key in dep.params}
+            for stage in repo.index.stages
+            if stage.addressing.startswith("grid-search@")
+        }
+    for task, spec in TASKS.items():
+        listed = params[f"grid-search@{task}"]
+        assert f"models.{task}" in listed and "models" not in listed
+        read = {section for section in spec.sections if section != "models"}
+        assert read - {"spectrum"} <= listed, (task, listed)
+    assert {"features", "gender", "models.gender"}.isdisjoint(params["grid-search@fake"])
+    assert "spectrum" in params["grid-search@fake"]
+    assert "spectrum" not in params["grid-search@gender"] and "spectrum.videos" in params["grid-search@gender"]
 
 
 def test_tune_refits_the_best_candidate_and_scores_every_one():
