@@ -19,7 +19,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("GENREC_DATA_MIRROR", REPO.parent / "shared" / "datasets")).resolve()
-UTK_SAMPLE = 1000  # images per data set in the `trained` project (haar-crop ~55 s of its ~2 min)
+UTK_SAMPLE = 1000  # images per data set in the `trained` project (its stages take about 2 min)
 ARCHIVES = {
     "utkface": "utkface/UTKFace.tar.gz",
     "lfw": "lfw/lfw-gender-2000.tar.gz",
