@@ -86,6 +86,7 @@ READERS = (
     "fakeavceleb",
 )  # pipeline.datasets
 BLOCKS = ("eigen", "hog", "lbp", "sift", "pca_sift")  # pipeline.features.faces
+QUADRANT_WINDOWS = ("none", "hann")  # pipeline.features.spectrum.quadrant_spectra
 MODEL_FAMILIES = ("svm", "logistic_regression")  # pipeline.models.classifier
 EVALUATION_SOURCES = ("utkface_heldout", "fairface_heldout", "utkface_swaps", "fakeavceleb")
 FAKEAVCELEB_TYPES = ("RealVideo-RealAudio", "FakeVideo-FakeAudio", "RealVideo-FakeAudio", "FakeVideo-RealAudio")
@@ -174,12 +175,31 @@ class SpectrumConfig(Section):
     # The 2D log power spectrum folded onto one quadrant, its interior averaged over pool x pool cells, beside
     # the 1D profile (pipeline.features.spectrum.quadrant_spectra); null: the seed's 1D profile alone.
     quadrant_pool: Annotated[Int, Field(ge=1, le=16)] | None = None
+    # One quadrant per window, in order: none (the patch as it is) and/or hann (the patch tapered to zero at
+    # its edges first, so the edges' discontinuity no longer leaks along the axes).
+    quadrant_windows: Annotated[
+        tuple[Annotated[Literal[QUADRANT_WINDOWS], AsGiven], ...], Field(min_length=1, max_length=2)
+    ] = ("none",)
     max_per_class: Annotated[Int, Field(ge=1)] | None = None
     # Seeded sample per data set, so no single source decides what "real" means (null: all).
     max_per_source: Annotated[Int, Field(ge=1)] | None = None
     # Scored per held-out source; leave_one_out refits without each of these data sets.
     leave_one_out: Names = ()
     videos: VideoConfig | None = None
+    # Frames of the real clips of `videos` join the real class as the source "videos", split by clip: a seeded
+    # video_held_out share of each video source's real clips is held out (pipeline.spectrum_sets).
+    video_frames: Bool = False
+    video_held_out: Annotated[Float, Field(gt=0, lt=1)] = 0.25
+
+    def training_videos(self) -> tuple[str, ...]:
+        """The labelled video set whose real clips' frames join the training data (none without video_frames)."""
+        return (self.videos.dataset,) if self.video_frames and self.videos else ()
+
+    @model_validator(mode="after")
+    def _video_frames_need_videos(self) -> SpectrumConfig:
+        if self.video_frames and self.videos is None:
+            raise FieldProblem("video_frames", "needs spectrum.videos, the labelled videos whose real clips join")
+        return self
 
     @model_validator(mode="after")
     def _quadrant_needs_a_square_input(self) -> SpectrumConfig:
@@ -187,6 +207,8 @@ class SpectrumConfig(Section):
             raise FieldProblem(
                 "quadrant_pool", f"needs input patch or face with a side, got input {self.input} side {self.side}"
             )
+        if len(set(self.quadrant_windows)) != len(self.quadrant_windows):
+            raise FieldProblem("quadrant_windows", f"names a window twice: {list(self.quadrant_windows)}")
         if self.quadrant_pool is not None and self.quadrant_pool > self.side // 2:
             raise FieldProblem(
                 "quadrant_pool", f"must be at most side // 2 ({self.side // 2}), got {self.quadrant_pool}"
@@ -455,11 +477,16 @@ class Config(Section):
                     )
         for field, names, within in (
             ("gender.leave_one_out", self.gender.leave_one_out if self.gender else (), "gender.datasets"),
-            ("spectrum.leave_one_out", self.spectrum.leave_one_out if self.spectrum else (), "spectrum.datasets"),
+            (
+                "spectrum.leave_one_out",
+                self.spectrum.leave_one_out if self.spectrum else (),
+                "spectrum.datasets (or the labelled videos of video_frames)",
+            ),
         ):
             task = self.gender if field.startswith("gender") else self.spectrum
+            sources = set(task.datasets) | set(self.spectrum.training_videos() if task is self.spectrum else ())
             for name in names:
-                if name not in task.datasets:
+                if name not in sources:
                     raise FieldProblem(field, f"names {name!r}, which {within} does not hold")
         if self.evaluation:
             from pipeline.datasets.schema import ETHNICITY

@@ -57,15 +57,28 @@ def share(flags: list[bool]) -> float | None:
 
 
 def fake_videos(
-    videos: pd.DataFrame, detector: FakeDetector, crop: CropConfig, every_s: float, max_frames: int
+    videos: pd.DataFrame,
+    detector: FakeDetector,
+    crop: CropConfig,
+    every_s: float,
+    max_frames: int,
+    trained_on: frozenset[str] = frozenset(),
 ) -> dict:
-    """Frame- and video-level fake scores on the labelled videos; unreadable ones are counted and named."""
+    """Frame- and video-level fake scores on the labelled videos; unreadable ones are counted and named.
+    `trained_on`: the clips whose frames the detector was fitted on (their scores are not validation)."""
     results, skipped = [], {}
     for row, frames in readable_videos(videos, every_s, max_frames, skipped):
         scores = frame_scores(frames, detector, crop)
         gender = None if pd.isna(row.gender) else row.gender
         results.append(
-            {"path": row.path, "label": row.real_fake, "gender": gender, **video_score(scores), "frame_scores": scores}
+            {
+                "path": row.path,
+                "label": row.real_fake,
+                "gender": gender,
+                "in_training": row.path in trained_on,
+                **video_score(scores),
+                "frame_scores": scores,
+            }
         )
     scored = [r for r in results if r["predicted_mean"] is not None]
     frames = [
@@ -84,6 +97,7 @@ def fake_videos(
         "frame_accuracy": share([predicted == actual for predicted, actual in frames]),
         "real_videos_called_fake": sum(r["predicted_mean"] == "fake" for r in scored if r["label"] == "real"),
         "real_videos": sum(r["label"] == "real" for r in scored),
+        "videos_in_training": sum(r["in_training"] for r in results),
     }
     return {"summary": summary, "videos": results, "skipped": skipped}
 

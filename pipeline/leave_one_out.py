@@ -45,7 +45,29 @@ def fake_without(
 ) -> dict:
     """The classifier refitted without `source`'s training rows; its held-out rows' share called fake."""
     of_source = (table["dataset"] == source).to_numpy()
-    fit_rows, scored = train & ~of_source, test & of_source
+    return fake_without_rows(of_source, test & of_source, table, X, y, train, estimator, weighted)
+
+
+def fake_without_clip(clip: str, table: pd.DataFrame, X, y, train, estimator, weighted: bool) -> dict:
+    """The classifier refitted without one training clip's frames (leave one clip out); the share of that
+    clip's frames called fake, so a trained clip is scored by a model that never saw it."""
+    of_clip = (table["group"] == clip).to_numpy()
+    return fake_without_rows(of_clip, of_clip, table, X, y, train, estimator, weighted)
+
+
+def fake_without_rows(
+    left_out: np.ndarray,
+    scored: np.ndarray,
+    table: pd.DataFrame,
+    X: np.ndarray,
+    y: np.ndarray,
+    train: np.ndarray,
+    estimator,
+    weighted: bool,
+) -> dict:
+    """The classifier refitted on the training rows outside `left_out`, by the model's own decision;
+    the share of the `scored` rows called fake."""
+    fit_rows = train & ~left_out
     if not scored.any() or len(np.unique(y[fit_rows])) < 2:
         return {"n": int(scored.sum()), "called_fake": None}
     params = {}

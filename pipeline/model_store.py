@@ -21,7 +21,7 @@ from pipeline.models import ModelError, load_verified
 
 REGISTRY = ("models:/", "runs:/")
 # What the fake detector's input depends on (pipeline.features.spectrum.detector_input, spectra_of_inputs).
-SPECTRUM_INPUT = ("input", "side", "face_scale", "n_points", "quadrant_pool")
+SPECTRUM_INPUT = ("input", "side", "face_scale", "n_points", "quadrant_pool", "quadrant_windows")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 The spectrum itself is pipeline.features.spectrum's; this module picks the
 rows (spectrum.datasets, sampled per source and split, then per class), runs
 the batched extraction over them (`image`: whole files; `face`/`patch`: each
-image's largest Haar face from haar-crop; `crop`: haar-crop's crops), and
+image's largest Haar face from haar-crop; `crop`: haar-crop's crops), adds
+the frames of the real labelled videos (spectrum.video_frames), and
 summarizes the table for extract-spectrum's plot and metrics.
 """
 
@@ -17,9 +18,18 @@ import pandas as pd
 
 from pipeline.config import Config
 from pipeline.errors import StageError
-from pipeline.features.spectrum import detector_width, spectra_of_faces, spectra_of_files, spectra_of_images
+from pipeline.faces import detect_faces, to_gray
+from pipeline.features.spectrum import (
+    detector_input,
+    detector_width,
+    spectra_of_faces,
+    spectra_of_files,
+    spectra_of_images,
+    spectra_of_inputs,
+)
+from pipeline.labelled_videos import read_videos, readable_videos
 from pipeline.parallel import absolute_paths, batches, map_batches
-from pipeline.splits import cap_per_group
+from pipeline.splits import assign_split, cap_per_group
 
 LABEL_COLUMNS = ["path", "dataset", "real_fake", "gender", "ethnicity", "group", "split"]
 
@@ -114,3 +124,62 @@ def spectrum_counts(table: pd.DataFrame) -> dict:
         "images": {str(k): int(v) for k, v in table["real_fake"].value_counts().sort_index().items()},
         "without_input": {str(k): int((~v["has_input"]).sum()) for k, v in table.groupby("dataset", sort=True)},
     }
+
+
+# ---- frames of the real labelled videos: compressed video of real people, split by clip ----
+
+
+def real_clip_split(videos: pd.DataFrame, cfg: Config) -> pd.Series:
+    """'train' or 'test' for each real clip of the labelled videos: a seeded spectrum.video_held_out share of
+    each video source's real clips is held out (every frame of a clip falls on the same side)."""
+    real = videos[videos["real_fake"] == "real"]
+    return assign_split(real["subset"].fillna(""), real["path"], cfg.spectrum.video_held_out, cfg.seed)
+
+
+def frame_path(video: str, frame: int) -> str:
+    """A sampled frame's `path` in the spectrum table: its video's, and the frame number."""
+    return f"{video}#frame={frame}"
+
+
+def video_frame_table(cfg: Config, raw: Path, columns: list[str]) -> tuple[pd.DataFrame, dict]:
+    """One real-class row per sampled frame of the real labelled clips (spectrum.videos' sampling; its source
+    is the video set's name), its input the largest face's (the detector the labelled videos and the web app
+    use), split by clip; and the clips that could not be read, by path."""
+    spectrum = cfg.spectrum
+    videos = read_videos(cfg.datasets[spectrum.videos.dataset], raw)
+    split = real_clip_split(videos, cfg)
+    rows, regions, skipped = [], [], {}
+    for row, frames in readable_videos(
+        videos.loc[split.index], spectrum.videos.every_s, spectrum.videos.max_frames, skipped
+    ):
+        for frame in frames:
+            gray = to_gray(frame.image)
+            boxes = detect_faces(gray, cfg.crop)[:1]
+            regions.append(detector_input(gray, boxes[0], spectrum) if len(boxes) else None)
+            rows.append(
+                {
+                    "path": frame_path(row.path, frame.index),
+                    "dataset": spectrum.videos.dataset,
+                    "real_fake": "real",
+                    "gender": None if pd.isna(row.gender) else row.gender,
+                    "ethnicity": None,
+                    "group": row.path,
+                    "split": split[row.Index],
+                }
+            )
+    table = spectrum_table(pd.DataFrame(rows, columns=LABEL_COLUMNS), spectra_of_inputs(regions, spectrum), columns)
+    return table, skipped
+
+
+def video_frame_counts(table: pd.DataFrame, dataset: str, skipped: dict) -> dict:
+    """Per split, the real clips and their sampled frames (with and without a face); the clips not read."""
+    frames = table[table["dataset"] == dataset]
+    counts = {
+        str(split): {
+            "clips": int(rows["group"].nunique()),
+            "frames": int(len(rows)),
+            "frames_with_face": int(rows["has_input"].sum()),
+        }
+        for split, rows in frames.groupby("split", sort=True)
+    }
+    return {**counts, "skipped": skipped}

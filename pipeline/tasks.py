@@ -27,7 +27,7 @@ from pipeline.features.spectrum import detector_columns, profile_of
 from pipeline.gender import GenderModel
 from pipeline.gender_data import detection_rates
 from pipeline.labelled_videos import fake_videos, gender_videos, read_videos
-from pipeline.leave_one_out import fake_without, gender_without
+from pipeline.leave_one_out import fake_without, fake_without_clip, gender_without
 from pipeline.models import (
     SearchResult,
     calibrated_fit,
@@ -39,6 +39,7 @@ from pipeline.models import (
 )
 from pipeline.outputs import CROPS, EIGEN_FEATURES, EIGEN_TRANSFORMER, FACES, RAW, SPECTRUM, require
 from pipeline.scoring import accuracy_by, fake_by_source, gap, gender_by_source, source_weights
+from pipeline.spectrum_sets import real_clip_split
 
 log = logging.getLogger("genrec")
 
@@ -175,16 +176,28 @@ def gender_extras(cfg: Config, data: TaskData, tuned: Tuned, X: np.ndarray) -> d
 
 
 def fake_extras(cfg: Config, data: TaskData, tuned: Tuned, X: np.ndarray) -> dict:
-    """Per-source false alarms and detections, leave-one-source-out, and Durall's repeated splits."""
+    """Per-source false alarms and detections, leave-one-source-out, each trained video clip scored by a model
+    fitted without it (leave one clip out), and Durall's repeated splits."""
     estimator = tuned.result.estimator()
     extras = {"heldout": fake_by_source(data.table[data.test], tuned.proba), "leave_one_out": {}}
     for source in cfg.spectrum.leave_one_out:
         extras["leave_one_out"][source] = fake_without(
             source, data.table, X, data.y, data.train, data.test, estimator, weighted=True
         )
+    if cfg.spectrum.video_frames:
+        extras["leave_one_clip_out"] = {
+            clip: fake_without_clip(clip, data.table, X, data.y, data.train, estimator, weighted=True)
+            for clip in trained_clips(data.table, cfg.spectrum.videos.dataset)
+        }
     if data.search.repeated_splits:
         extras["repeated_splits"] = repeated_holdout(estimator, X, data.y, data.search.repeated_splits, cfg.seed)
     return extras
+
+
+def trained_clips(table: pd.DataFrame, dataset: str) -> list[str]:
+    """The labelled clips whose frames are training rows (their `group`), sorted."""
+    frames = table[(table["dataset"] == dataset) & (table["split"] == "train")]
+    return sorted(frames["group"].unique())
 
 
 def class_profiles(X: np.ndarray, y: np.ndarray, classes: list[str]) -> dict:
@@ -243,9 +256,12 @@ def videos_of_fake(cfg: Config, served: Served) -> dict:
     """The labelled videos' fake scores by the served model (spectrum.videos)."""
     videos = cfg.spectrum.videos
     detector = FakeDetector(served.model, cfg.spectrum)
-    return fake_videos(
-        read_videos(cfg.datasets[videos.dataset], RAW), detector, cfg.crop, videos.every_s, videos.max_frames
-    )
+    labelled = read_videos(cfg.datasets[videos.dataset], RAW)
+    trained_on = frozenset()
+    if cfg.spectrum.video_frames:
+        split = real_clip_split(labelled, cfg)
+        trained_on = frozenset(labelled.loc[split.index[split == "train"], "path"])
+    return fake_videos(labelled, detector, cfg.crop, videos.every_s, videos.max_frames, trained_on)
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ def trained_params() -> dict:
     params["spectrum"] = {
         **params["spectrum"],
         "videos": None,
+        "video_frames": False,
         "max_per_source": 150,
         "datasets": ["celeba", "utkface", "lfw", "dcgan"],
         "leave_one_out": ["lfw"],

@@ -73,9 +73,12 @@ def test_the_fake_detector_takes_its_input_definition_from_its_record(saved):
 
 def test_a_record_from_before_the_quadrant_reads_the_1d_profile_alone(saved):
     """Today's config adds the quadrant; a model whose record does not name it was trained without it."""
-    spectrum = SpectrumConfig(datasets=("celeba",), input="patch", side=48, n_points=80, quadrant_pool=2)
+    spectrum = SpectrumConfig(
+        datasets=("celeba",), input="patch", side=48, n_points=80, quadrant_pool=2, quadrant_windows=("none", "hann")
+    )
     detector, _ = load_fake_detector(saved / "data" / "models" / "fake.joblib", spectrum)
     assert detector.spectrum.quadrant_pool is None and detector.spectrum.n_points == 16
+    assert tuple(detector.spectrum.quadrant_windows) == ("none",)  # a record from before the windows
     gray = np.random.default_rng(1).integers(0, 256, (64, 64)).astype(np.uint8)
     (probability,) = detector.probabilities(gray, [(8, 8, 48, 48)])
     assert 0 <= probability <= 1

@@ -72,3 +72,27 @@ def test_the_table_marks_rows_without_input_and_profiles_each_class():
     real = profiles[profiles["class"] == "real"]
     assert real["mean"].tolist() == [1.0, 0.35] and real["frequency"].tolist() == [0, 1]
     assert spectrum_counts(table) == {"images": {"fake": 2, "real": 2}, "without_input": {"celeba": 0, "dcgan": 1}}
+
+
+def test_the_real_clips_frames_join_the_real_class_split_by_clip(raw_sample):
+    from pipeline.features.spectrum import detector_columns
+    from pipeline.labelled_videos import read_videos
+    from pipeline.spectrum_sets import real_clip_split, video_frame_counts, video_frame_table
+
+    cfg = config(video_frames=True, videos={"dataset": "videos", "every_s": 2.0, "max_frames": 2})
+    table, skipped = video_frame_table(cfg, raw_sample, detector_columns(cfg.spectrum))
+    videos = read_videos(cfg.datasets["videos"], raw_sample)
+    real = videos[videos["real_fake"] == "real"]
+    assert skipped == {} and len(real) == 4
+    assert set(table["real_fake"]) == {"real"} and set(table["dataset"]) == {"videos"}
+    assert set(table["group"]) == set(real["path"]) and len(table) == 8  # two frames of each real clip
+    assert table["path"].str.contains("#frame=").all()
+    # Every frame of a clip on one side; one of the three FaceForensics++ originals held out, seeded.
+    assert (table.groupby("group")["split"].nunique() == 1).all()
+    held_out = table.loc[table["split"] == "test", "group"].unique()
+    assert len(held_out) == 1 and "original_sequences" in held_out[0]
+    assert real_clip_split(videos, cfg).equals(real_clip_split(videos, cfg))
+    features = table[detector_columns(cfg.spectrum)].to_numpy()
+    assert np.isfinite(features[table["has_input"]]).all() and table["has_input"].sum() >= 6
+    counts = video_frame_counts(table, "videos", skipped)
+    assert counts["test"]["clips"] == 1 and counts["train"]["clips"] == 3 and counts["skipped"] == {}

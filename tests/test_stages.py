@@ -128,12 +128,24 @@ def test_faces_are_found_and_the_models_are_evaluated_on_their_held_out_rows(pro
         "svm_rbf",
         "logistic_regression",
     }
-    assert set(fake["heldout"]) == {"celeba", "utkface", "lfw", "dcgan"}
+    # The real labelled clips' frames are a real source too, split by clip: three clips train, one is held out.
+    assert set(fake["heldout"]) == {"celeba", "utkface", "lfw", "dcgan", "videos"}
     assert fake["heldout"]["dcgan"]["class"] == "fake" and 0 <= fake["heldout"]["lfw"]["false_alarm_rate"] <= 1
+    assert fake["heldout"]["videos"] == {
+        "class": "real",
+        "n": 1,
+        "false_alarm_rate": fake["heldout"]["videos"]["false_alarm_rate"],
+    }
     assert set(fake["leave_one_out"]) == {"lfw"} and fake["leave_one_out"]["lfw"]["class"] == "real"
+    spectrum = json.loads((work / "metrics" / "spectrum.json").read_text())
+    assert spectrum["video_frames"]["train"]["clips"] == 3 and spectrum["video_frames"]["test"]["clips"] == 1
+    # Each trained clip with a face in its frames is scored by a model fitted without it.
+    assert fake["leave_one_clip_out"] and all(f["class"] == "real" for f in fake["leave_one_clip_out"].values())
     assert set(gender["heldout"]) == {"utkface", "celeba", "lfw"} and set(gender["leave_one_out"]) == {"celeba"}
     videos = json.loads((work / "metrics" / "fake_videos.json").read_text())
     assert videos["summary"]["videos"] == 9 and videos["summary"]["scored"] >= 1
+    trained = {v["path"] for v in videos["videos"] if v["in_training"]}
+    assert len(trained) == 3 and set(fake["leave_one_clip_out"]) <= trained
 
 
 def test_the_tables_count_every_item(project):

@@ -108,6 +108,8 @@ def test_pages_and_health(client, trained):
     record = json.loads((trained / "data" / "models" / "fake.json").read_text())
     method = client.get("/method").get_data(as_text=True)
     assert "What the fake score was validated on" in method
+    side = record["spectrum"]["side"]
+    assert record["spectrum"]["input"] == "patch" and f"the {side}x{side} pixel square at the centre" in method
     for source, figures in record["validation"]["heldout"].items():
         rate = figures.get("false_alarm_rate", figures.get("detection_rate"))
         assert f"<td>{source}</td><td>{figures['n']}</td><td>{100 * rate:.1f}%</td>" in method

@@ -202,9 +202,10 @@ def detector_input(gray: np.ndarray, box, spectrum) -> np.ndarray | None:
 # ---- the quadrant: the 2D log power spectrum, which keeps the directions the 1D profile averages away ----
 
 
-def quadrant_columns(side: int, pool: int) -> list[str]:
-    """Column names of the quadrant features: q0000, q0001, ..."""
-    return [f"q{index:04d}" for index in range(quadrant_size(side, pool))]
+def quadrant_columns(side: int, pool: int, window: str = "none") -> list[str]:
+    """Column names of one window's quadrant features: q0000, q0001, ... (none); h0000, h0001, ... (hann)."""
+    prefix = "q" if window == "none" else window[0]
+    return [f"{prefix}{index:04d}" for index in range(quadrant_size(side, pool))]
 
 
 def quadrant_size(side: int, pool: int) -> int:
@@ -213,17 +214,31 @@ def quadrant_size(side: int, pool: int) -> int:
     return 2 * half + (half // pool) ** 2
 
 
-def quadrant_spectra(grays: np.ndarray, pool: int) -> np.ndarray:
+@lru_cache(maxsize=8)
+def hann_window(side: int) -> np.ndarray:
+    """The separable 2D Hann window: 1 at the centre, 0 at the edges."""
+    return np.outer(np.hanning(side), np.hanning(side))
+
+
+def quadrant_spectra(grays: np.ndarray, pool: int, window: str = "none") -> np.ndarray:
     """Features of a (batch, side, side) stack: 20 log|F| (+1e-8, as the 1D profile), folded onto one quadrant
     (F(ky, kx) and F(-ky, kx), F(ky, -kx) averaged, so a mirrored face gives the same features), then the
     two frequency axes at full resolution (where JPEG blocks and an upsampler's checkerboard put their peaks)
     and the interior averaged over pool x pool cells.
 
     Why: DCGAN's and CelebA's 1D profiles overlap (23% of held-out CelebA photos were called fake); their
-    2D spectra differ along the axes and diagonals, which the azimuthal average mixes."""
+    2D spectra differ along the axes and diagonals, which the azimuthal average mixes.
+
+    window "hann" tapers the patch to zero at its edges first. The FFT treats a patch as periodic, so the
+    jump between opposite edges leaks a cross of energy along both axes, exactly where JPEG blocks and an
+    upsampler's checkerboard put their peaks; the taper removes that leak and leaves the peaks (5-fold CV on
+    the training rows: DCGAN caught 97.5% -> 99.3% with both quadrants, no real source above 0.5%)."""
     batch, side, _ = grays.shape
     half = side // 2
-    log_power = 20 * np.log(np.abs(np.fft.fft2(np.asarray(grays, dtype=float))) + EPSILON)
+    pixels = np.asarray(grays, dtype=float)
+    if window == "hann":
+        pixels = pixels * hann_window(side)
+    log_power = 20 * np.log(np.abs(np.fft.fft2(pixels)) + EPSILON)
     mirrored = (-np.arange(side)) % side
     folded = (log_power + log_power[:, mirrored, :]) / 2
     folded = (folded + folded[:, :, mirrored]) / 2
@@ -234,17 +249,23 @@ def quadrant_spectra(grays: np.ndarray, pool: int) -> np.ndarray:
     return np.hstack([quadrant[:, 0, 1:], quadrant[:, 1:, 0], pooled])
 
 
+def quadrant_windows(spectrum) -> tuple[str, ...]:
+    """The windows of the detector's quadrants, in order (none when spectrum.quadrant_pool is null)."""
+    return tuple(spectrum.quadrant_windows) if spectrum.quadrant_pool else ()
+
+
 def detector_width(spectrum) -> int:
-    """How many features the detector reads: the 1D profile, then the quadrant when spectrum.quadrant_pool is set."""
-    extra = quadrant_size(spectrum.side, spectrum.quadrant_pool) if spectrum.quadrant_pool else 0
-    return spectrum.n_points + extra
+    """How many features the detector reads: the 1D profile, then one quadrant per window when
+    spectrum.quadrant_pool is set."""
+    windows = quadrant_windows(spectrum)
+    return spectrum.n_points + (len(windows) * quadrant_size(spectrum.side, spectrum.quadrant_pool) if windows else 0)
 
 
 def detector_columns(spectrum) -> list[str]:
     """Column names of the detector's features, in order."""
     columns = feature_columns(spectrum.n_points)
-    if spectrum.quadrant_pool:
-        columns += quadrant_columns(spectrum.side, spectrum.quadrant_pool)
+    for window in quadrant_windows(spectrum):
+        columns += quadrant_columns(spectrum.side, spectrum.quadrant_pool, window)
     return columns
 
 
@@ -256,12 +277,15 @@ def spectra_of_inputs(regions: Sequence[np.ndarray | None], spectrum) -> np.ndar
     if found:
         inputs = [regions[i] for i in found]
         features[found, : spectrum.n_points] = spectra_of_images(inputs, spectrum.n_points)
-        if spectrum.quadrant_pool:
+        column = spectrum.n_points
+        for window in quadrant_windows(spectrum):
+            width = quadrant_size(spectrum.side, spectrum.quadrant_pool)
             for start in range(0, len(found), 64):
                 rows = found[start : start + 64]
-                features[rows, spectrum.n_points :] = quadrant_spectra(
-                    np.stack(inputs[start : start + 64]), spectrum.quadrant_pool
+                features[rows, column : column + width] = quadrant_spectra(
+                    np.stack(inputs[start : start + 64]), spectrum.quadrant_pool, window
                 )
+            column += width
     return features
 
 

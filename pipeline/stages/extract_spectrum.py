@@ -1,4 +1,5 @@
-"""DVC stage `extract-spectrum`: the 1D power spectrum of every real and fake image (or face crop).
+"""DVC stage `extract-spectrum`: the detector's spectra of every real and fake image (or face crop), and of the
+frames of the real labelled videos.
 
 The rows, the extraction per input kind and the summaries are in pipeline.spectrum_sets.
 """
@@ -17,6 +18,7 @@ from pipeline.outputs import (
     CROPS,
     FACES,
     MANIFEST,
+    RAW,
     SPECTRUM,
     SPECTRUM_FIGURE,
     SPECTRUM_METRICS,
@@ -28,7 +30,15 @@ from pipeline.outputs import (
 )
 from pipeline.parallel import compute_backend
 from pipeline.report import spectrum_figure
-from pipeline.spectrum_sets import class_profiles, sample_rows, spectra_of_rows, spectrum_counts, spectrum_table
+from pipeline.spectrum_sets import (
+    class_profiles,
+    sample_rows,
+    spectra_of_rows,
+    spectrum_counts,
+    spectrum_table,
+    video_frame_counts,
+    video_frame_table,
+)
 from pipeline.stages.common import log, run_stage
 from pipeline.tracking import StageRun
 
@@ -46,19 +56,25 @@ def extract_spectrum(cfg: Config, run: StageRun) -> None:
     with compute_backend(cfg.compute):
         features = spectra_of_rows(rows, cfg, CROPS)
     table = spectrum_table(rows, features, columns)
+    skipped_videos = {}
+    if cfg.spectrum.video_frames:
+        frames, skipped_videos = video_frame_table(cfg, RAW, columns)
+        table = pd.concat([table, frames], ignore_index=True)
     write_parquet(SPECTRUM, table)
 
     profiles = class_profiles(table[table["has_input"]], feature_columns(cfg.spectrum.n_points))
     publish_csv(run, SPECTRUM_PROFILES, profiles)
     publish_figure(run, SPECTRUM_FIGURE, partial(spectrum_figure, profiles))
     metrics = {**spectrum_counts(table), "input": cfg.spectrum.input, "side": cfg.spectrum.side}
+    if cfg.spectrum.video_frames:
+        metrics["video_frames"] = video_frame_counts(table, cfg.spectrum.videos.dataset, skipped_videos)
     publish_json(run, SPECTRUM_METRICS, metrics)
     run.log_metrics({"images": metrics["images"], "without_input": metrics["without_input"]})
     log.info("spectra of %s images; without input %s", metrics["images"], metrics["without_input"])
 
 
 def main() -> None:
-    run_stage("extract-spectrum", ["seed", "spectrum", "compute"], extract_spectrum)
+    run_stage("extract-spectrum", ["seed", "spectrum", "crop", "compute"], extract_spectrum)
 
 
 if __name__ == "__main__":
