@@ -31,8 +31,10 @@ def stage_answers(trained) -> pd.DataFrame:
     proba = gender.predict_proba(crops[heldout["crop_index"].to_numpy()].reshape(len(heldout), -1))
     spectra = pd.read_parquet(trained / "data" / "features" / "spectrum.parquet").set_index("path")
     fake = joblib.load(trained / "data" / "models" / "fake.joblib")
-    # The detector's features as the stage wrote them: the 1D profile (s000...), then the quadrant (q0000...).
-    columns = [c for c in spectra if c[0] in "sq" and c[1:].isdigit()]
+    # The detector's features as the stage wrote them, in the order its record names them: the 1D profile
+    # (s000...), then one quadrant per window (q0000..., h0000...).
+    columns = json.loads((trained / "data" / "models" / "fake.json").read_text())["features"]
+    assert columns[0] == "s000" and any(c.startswith("h") for c in columns)
     answers = heldout[["path", "dataset"]].assign(
         gender=np.where(proba[:, 1] >= 0.5, "male", "female"),
         confidence=np.round(100 * proba.max(axis=1), 2),
