@@ -199,6 +199,10 @@ class SpectrumConfig(Section):
     def _video_frames_need_videos(self) -> SpectrumConfig:
         if self.video_frames and self.videos is None:
             raise FieldProblem("video_frames", "needs spectrum.videos, the labelled videos whose real clips join")
+        if self.video_frames and self.input not in ("patch", "face"):
+            # A frame's input is its largest face's (detector_input); images read as `image` or `crop` would
+            # put two definitions of the input in one class.
+            raise FieldProblem("video_frames", f"needs input patch or face, got input {self.input}")
         return self
 
     @model_validator(mode="after")
@@ -484,6 +488,8 @@ class Config(Section):
             ),
         ):
             task = self.gender if field.startswith("gender") else self.spectrum
+            if task is None:
+                continue
             sources = set(task.datasets) | set(self.spectrum.training_videos() if task is self.spectrum else ())
             for name in names:
                 if name not in sources:

@@ -62,10 +62,11 @@ def fake_videos(
     crop: CropConfig,
     every_s: float,
     max_frames: int,
-    trained_on: frozenset[str] = frozenset(),
+    trained_scenes: frozenset[str] = frozenset(),
 ) -> dict:
     """Frame- and video-level fake scores on the labelled videos; unreadable ones are counted and named.
-    `trained_on`: the clips whose frames the detector was fitted on (their scores are not validation)."""
+    `trained_scenes`: the scenes (`group`) whose real clip's frames the detector was fitted on; their videos,
+    real or fake, are marked and left out of the summary's `not_in_training` figures."""
     results, skipped = [], {}
     for row, frames in readable_videos(videos, every_s, max_frames, skipped):
         scores = frame_scores(frames, detector, crop)
@@ -75,7 +76,7 @@ def fake_videos(
                 "path": row.path,
                 "label": row.real_fake,
                 "gender": gender,
-                "in_training": row.path in trained_on,
+                "scene_in_training": row.group in trained_scenes,
                 **video_score(scores),
                 "frame_scores": scores,
             }
@@ -97,9 +98,21 @@ def fake_videos(
         "frame_accuracy": share([predicted == actual for predicted, actual in frames]),
         "real_videos_called_fake": sum(r["predicted_mean"] == "fake" for r in scored if r["label"] == "real"),
         "real_videos": sum(r["label"] == "real" for r in scored),
-        "videos_in_training": sum(r["in_training"] for r in results),
+        "videos_in_training": sum(r["scene_in_training"] for r in results),
+        "not_in_training": held_out_summary([r for r in scored if not r["scene_in_training"]]),
     }
     return {"summary": summary, "videos": results, "skipped": skipped}
+
+
+def held_out_summary(scored: list[dict]) -> dict:
+    """The video-level figures over videos whose scene the detector never saw."""
+    real = [r for r in scored if r["label"] == "real"]
+    return {
+        "videos": len(scored),
+        "accuracy_mean": share([r["predicted_mean"] == r["label"] for r in scored]),
+        "real_videos": len(real),
+        "real_videos_called_fake": sum(r["predicted_mean"] == "fake" for r in real),
+    }
 
 
 def gender_videos(videos: pd.DataFrame, model: GenderModel, every_s: float, max_frames: int) -> dict:

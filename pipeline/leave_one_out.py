@@ -48,10 +48,10 @@ def fake_without(
     return fake_without_rows(of_source, test & of_source, table, X, y, train, estimator, weighted)
 
 
-def fake_without_clip(clip: str, table: pd.DataFrame, X, y, train, estimator, weighted: bool) -> dict:
-    """The classifier refitted without one training clip's frames (leave one clip out); the share of that
-    clip's frames called fake, so a trained clip is scored by a model that never saw it."""
-    of_clip = (table["group"] == clip).to_numpy()
+def fake_without_clip(dataset: str, scene: str, table: pd.DataFrame, X, y, train, estimator, weighted: bool) -> dict:
+    """The classifier refitted without the frames of one scene's real clip (leave one clip out); the share of
+    those frames called fake, so a trained clip is scored by a model that never saw it."""
+    of_clip = ((table["dataset"] == dataset) & (table["group"] == scene)).to_numpy()
     return fake_without_rows(of_clip, of_clip, table, X, y, train, estimator, weighted)
 
 

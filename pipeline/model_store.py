@@ -16,6 +16,7 @@ from typing import Any
 
 from pipeline.config import CropConfig, SpectrumConfig
 from pipeline.fake_video import FakeDetector
+from pipeline.features.spectrum import detector_columns
 from pipeline.gender import GenderModel
 from pipeline.models import ModelError, load_verified
 
@@ -91,15 +92,24 @@ def gender_model(loaded: LoadedModel, crop: CropConfig) -> GenderModel:
 
 def fake_detector(loaded: LoadedModel, spectrum: SpectrumConfig) -> FakeDetector:
     """The fake detector with the input definition it was validated on (the record's spectrum section)."""
-    recorded = _task_record(loaded, "fake").get("spectrum") or {}
+    record = _task_record(loaded, "fake")
+    recorded = record.get("spectrum") or {}
     if not recorded:
         return FakeDetector(loaded.model, spectrum)
     # A setting the record does not name had its schema default when the model was trained (a model from
     # before spectrum.quadrant_pool existed reads the 1D profile alone), not today's config value.
     defaults = SpectrumConfig.model_fields
     trained = {key: recorded.get(key, defaults[key].default) for key in SPECTRUM_INPUT}
+    trained = {key: tuple(value) if isinstance(value, list) else value for key, value in trained.items()}  # JSON
     update = {key: value for key, value in trained.items() if value != getattr(spectrum, key)}
-    return FakeDetector(loaded.model, spectrum.model_copy(update=update) if update else spectrum)
+    resolved = spectrum.model_copy(update=update) if update else spectrum
+    named = record.get("features")
+    if named and list(named) != detector_columns(resolved):
+        raise ModelError(
+            f"{loaded.source} was trained on {len(named)} features, but its recorded input gives "
+            f"{len(detector_columns(resolved))}: the model and its record do not belong together"
+        )
+    return FakeDetector(loaded.model, resolved)
 
 
 def load_gender_model(

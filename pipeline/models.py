@@ -16,7 +16,13 @@ from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, roc_auc_score, roc_curve
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+from sklearn.model_selection import (
+    GridSearchCV,
+    PredefinedSplit,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+    train_test_split,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -46,12 +52,26 @@ def param_grid(grid: dict | list[dict]) -> list[dict[str, list]]:
     return [{f"clf__{name}": list(values) for name, values in g.items()} for g in grids]
 
 
-def candidate_search(candidate: dict, search: SearchConfig, seed: int, n_jobs: int):
-    """Grid (or successive-halving) search of one model family, stratified and seeded."""
+def cv_folds(y: np.ndarray, search: SearchConfig, seed: int, groups: np.ndarray | None = None):
+    """Stratified, seeded folds. With groups (the frames of one video clip share a group), no group lies on
+    both sides of a fold, so a clip's near-identical frames never score each other."""
+    if groups is None:
+        return StratifiedKFold(n_splits=search.cv_folds, shuffle=True, random_state=seed)
+    grouped = StratifiedGroupKFold(n_splits=search.cv_folds, shuffle=True, random_state=seed)
+    test_fold = np.empty(len(y), dtype=int)
+    for fold, (_, test) in enumerate(grouped.split(np.zeros(len(y)), y, groups)):
+        test_fold[test] = fold
+    return PredefinedSplit(test_fold)
+
+
+def candidate_search(candidate: dict, search: SearchConfig, seed: int, n_jobs: int, folds=None):
+    """Grid (or successive-halving) search of one model family, stratified and seeded (or on `folds`)."""
     scale = StandardScaler() if search.standardize else "passthrough"
     pipeline = Pipeline([("scale", scale), ("clf", classifier(candidate["model"], seed))])
     grid = param_grid(candidate["grid"])
-    folds = StratifiedKFold(n_splits=search.cv_folds, shuffle=True, random_state=seed)
+    if folds is not None and search.strategy == "halving":
+        raise ModelError("strategy halving subsamples rows and so splits grouped rows: use grid or race")
+    folds = folds if folds is not None else cv_folds(np.empty(0), search, seed)
     if search.strategy == "halving":
         from sklearn.experimental import enable_halving_search_cv  # noqa: F401
         from sklearn.model_selection import HalvingGridSearchCV
@@ -125,11 +145,14 @@ def search_candidates(
     seed: int,
     n_jobs: int = -1,
     sample_weight: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
 ) -> SearchResult:
-    """Every configured candidate's search on the same rows and folds; the best CV accuracy wins."""
+    """Every configured candidate's search on the same rows and folds; the best CV accuracy wins.
+    `groups`: rows that must stay on one side of every fold (cv_folds)."""
     rows = search_rows(y, search, seed)
+    folds = None if groups is None else cv_folds(y[rows], search, seed, np.asarray(groups)[rows])
     searches = {
-        name: candidate_search(candidate, search, seed, n_jobs).fit(
+        name: candidate_search(candidate, search, seed, n_jobs, folds).fit(
             X[rows], y[rows], **weight_params(sample_weight, rows)
         )
         for name, candidate in search.candidates.items()
@@ -148,13 +171,15 @@ def calibrated_fit(
     seed: int,
     n_jobs: int = -1,
     sample_weight: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
 ) -> CalibratedClassifierCV:
     """Refit on the whole training split with calibrated probabilities.
 
-    ensemble=False: the calibration map is learnt on cross-validated scores and
-    applied to one model fitted on all rows, so predictions cost one model, not cv_folds.
+    ensemble=False: the calibration map is learnt on cross-validated scores (folds by cv_folds, so a group
+    never scores itself) and applied to one model fitted on all rows, so predictions cost one model, not
+    cv_folds.
     """
-    folds = StratifiedKFold(n_splits=search.cv_folds, shuffle=True, random_state=seed)
+    folds = cv_folds(y, search, seed, groups)
     calibrated = CalibratedClassifierCV(estimator, method=search.calibration, cv=folds, ensemble=False, n_jobs=n_jobs)
     with warnings.catch_warnings():
         # The weights reach the classifier as clf__sample_weight; sklearn warns only because a Pipeline's

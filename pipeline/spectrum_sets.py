@@ -130,10 +130,20 @@ def spectrum_counts(table: pd.DataFrame) -> dict:
 
 
 def real_clip_split(videos: pd.DataFrame, cfg: Config) -> pd.Series:
-    """'train' or 'test' for each real clip of the labelled videos: a seeded spectrum.video_held_out share of
-    each video source's real clips is held out (every frame of a clip falls on the same side)."""
+    """'train' or 'test' for each real clip of the labelled videos, split by scene (the reader's `group`: a
+    FaceForensics++ original and the fakes made from it share one): round(spectrum.video_held_out x the
+    scenes) of each video source's real clips are held out, seeded; every frame of a clip falls on one side."""
     real = videos[videos["real_fake"] == "real"]
-    return assign_split(real["subset"].fillna(""), real["path"], cfg.spectrum.video_held_out, cfg.seed)
+    return assign_split(real["subset"].fillna(""), real["group"], cfg.spectrum.video_held_out, cfg.seed)
+
+
+def trained_scenes(videos: pd.DataFrame, cfg: Config) -> frozenset[str]:
+    """The scenes (`group`) whose real clip's frames are training rows (none without spectrum.video_frames):
+    every labelled video of such a scene, real or fake, was seen in part by the detector."""
+    if not cfg.spectrum.video_frames:
+        return frozenset()
+    split = real_clip_split(videos, cfg)
+    return frozenset(videos.loc[split.index[split == "train"], "group"])
 
 
 def frame_path(video: str, frame: int) -> str:
@@ -163,7 +173,7 @@ def video_frame_table(cfg: Config, raw: Path, columns: list[str]) -> tuple[pd.Da
                     "real_fake": "real",
                     "gender": None if pd.isna(row.gender) else row.gender,
                     "ethnicity": None,
-                    "group": row.path,
+                    "group": row.group,  # the scene: leave-one-clip-out refits leave out all its frames
                     "split": split[row.Index],
                 }
             )

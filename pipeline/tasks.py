@@ -39,7 +39,7 @@ from pipeline.models import (
 )
 from pipeline.outputs import CROPS, EIGEN_FEATURES, EIGEN_TRANSFORMER, FACES, RAW, SPECTRUM, require
 from pipeline.scoring import accuracy_by, fake_by_source, gap, gender_by_source, source_weights
-from pipeline.spectrum_sets import real_clip_split
+from pipeline.spectrum_sets import trained_scenes
 
 log = logging.getLogger("genrec")
 
@@ -55,6 +55,7 @@ class TaskData:
     test: np.ndarray
     search: SearchConfig
     weight: np.ndarray | None = None  # per training row
+    groups: np.ndarray | None = None  # per training row: rows of one group stay on one side of every CV fold
 
     def features(self) -> np.ndarray:
         return self.table[self.columns].to_numpy()
@@ -87,7 +88,16 @@ def fake_task(cfg: Config) -> TaskData:
     y = (table["real_fake"] == "fake").astype(int).to_numpy()
     train, test = (table["split"] == "train").to_numpy(), (table["split"] == "test").to_numpy()
     weight = source_weights(table.loc[train, "dataset"], y[train])
-    return TaskData(table, columns, y, train, test, cfg.fake_search, weight)
+    return TaskData(table, columns, y, train, test, cfg.fake_search, weight, frame_groups(table[train], cfg))
+
+
+def frame_groups(rows: pd.DataFrame, cfg: Config) -> np.ndarray | None:
+    """CV groups for the fake task's training rows: a labelled video's frames share their scene's group, so its
+    near-identical frames never score each other; every image is its own group. None without video frames."""
+    if not cfg.spectrum.video_frames:
+        return None
+    frames = (rows["dataset"] == cfg.spectrum.videos.dataset).to_numpy()
+    return np.where(frames, "scene:" + rows["group"].astype(str), "image:" + rows["path"].astype(str))
 
 
 def gender_task(cfg: Config) -> TaskData:
@@ -101,7 +111,7 @@ def gender_task(cfg: Config) -> TaskData:
 def tune(task: str, data: TaskData, X: np.ndarray, seed: int, n_jobs: int) -> Tuned:
     """Search every candidate, refit the best with calibrated probabilities, score every candidate's refit."""
     search_cfg, y, train, test = data.search, data.y, data.train, data.test
-    result = search_candidates(X[train], y[train], search_cfg, seed, n_jobs, data.weight)
+    result = search_candidates(X[train], y[train], search_cfg, seed, n_jobs, data.weight, data.groups)
     log.info(
         "%s: CV %.4f with %s %s; refitting on %d rows",
         task,
@@ -110,7 +120,7 @@ def tune(task: str, data: TaskData, X: np.ndarray, seed: int, n_jobs: int) -> Tu
         result.best_params,
         int(train.sum()),
     )
-    model = calibrated_fit(result.estimator(), X[train], y[train], search_cfg, seed, n_jobs, data.weight)
+    model = calibrated_fit(result.estimator(), X[train], y[train], search_cfg, seed, n_jobs, data.weight, data.groups)
     proba = fake_probability(model, X[test])
     test_metrics = evaluate(y[test], proba)
 
@@ -119,7 +129,9 @@ def tune(task: str, data: TaskData, X: np.ndarray, seed: int, n_jobs: int) -> Tu
         fitted = (
             model
             if name == result.best_candidate
-            else calibrated_fit(result.estimator(name), X[train], y[train], search_cfg, seed, n_jobs, data.weight)
+            else calibrated_fit(
+                result.estimator(name), X[train], y[train], search_cfg, seed, n_jobs, data.weight, data.groups
+            )
         )
         candidates[name] = {
             "cv_score": float(search.best_score_),
@@ -185,17 +197,18 @@ def fake_extras(cfg: Config, data: TaskData, tuned: Tuned, X: np.ndarray) -> dic
             source, data.table, X, data.y, data.train, data.test, estimator, weighted=True
         )
     if cfg.spectrum.video_frames:
+        videos = cfg.spectrum.videos.dataset
         extras["leave_one_clip_out"] = {
-            clip: fake_without_clip(clip, data.table, X, data.y, data.train, estimator, weighted=True)
-            for clip in trained_clips(data.table, cfg.spectrum.videos.dataset)
+            scene: fake_without_clip(videos, scene, data.table, X, data.y, data.train, estimator, weighted=True)
+            for scene in frame_scenes(data.table, videos)
         }
     if data.search.repeated_splits:
         extras["repeated_splits"] = repeated_holdout(estimator, X, data.y, data.search.repeated_splits, cfg.seed)
     return extras
 
 
-def trained_clips(table: pd.DataFrame, dataset: str) -> list[str]:
-    """The labelled clips whose frames are training rows (their `group`), sorted."""
+def frame_scenes(table: pd.DataFrame, dataset: str) -> list[str]:
+    """The scenes (`group`) of the labelled clips whose frames are training rows, sorted."""
     frames = table[(table["dataset"] == dataset) & (table["split"] == "train")]
     return sorted(frames["group"].unique())
 
@@ -257,11 +270,8 @@ def videos_of_fake(cfg: Config, served: Served) -> dict:
     videos = cfg.spectrum.videos
     detector = FakeDetector(served.model, cfg.spectrum)
     labelled = read_videos(cfg.datasets[videos.dataset], RAW)
-    trained_on = frozenset()
-    if cfg.spectrum.video_frames:
-        split = real_clip_split(labelled, cfg)
-        trained_on = frozenset(labelled.loc[split.index[split == "train"], "path"])
-    return fake_videos(labelled, detector, cfg.crop, videos.every_s, videos.max_frames, trained_on)
+    scenes = trained_scenes(labelled, cfg)
+    return fake_videos(labelled, detector, cfg.crop, videos.every_s, videos.max_frames, scenes)
 
 
 @dataclass(frozen=True)

@@ -134,6 +134,7 @@ def test_extract_spectrum_on_face_crops(staged):
     params["spectrum"] = {
         **params["spectrum"],
         "input": "crop",
+        "video_frames": False,  # a frame's input is its face's patch, not a haar-crop crop
         "quadrant_pool": None,  # the seed's 1D profile alone, which the oracle below computes
         "datasets": ["mixed"],
         "max_per_class": None,

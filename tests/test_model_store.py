@@ -8,6 +8,7 @@ from sklearn.linear_model import LogisticRegression
 
 from pipeline.config import CropConfig, SpectrumConfig
 from pipeline.fake_video import FakeDetector
+from pipeline.features.spectrum import detector_columns, detector_width
 from pipeline.gender import GenderModel
 from pipeline.model_store import (
     fake_detector,
@@ -78,10 +79,47 @@ def test_a_record_from_before_the_quadrant_reads_the_1d_profile_alone(saved):
     )
     detector, _ = load_fake_detector(saved / "data" / "models" / "fake.joblib", spectrum)
     assert detector.spectrum.quadrant_pool is None and detector.spectrum.n_points == 16
-    assert tuple(detector.spectrum.quadrant_windows) == ("none",)  # a record from before the windows
     gray = np.random.default_rng(1).integers(0, 256, (64, 64)).astype(np.uint8)
     (probability,) = detector.probabilities(gray, [(8, 8, 48, 48)])
     assert 0 <= probability <= 1
+
+
+def save_fake(saved, spectrum: dict, features: list[str] | None = None):
+    """A fake model whose record names this spectrum section (as JSON has it) and, optionally, its features."""
+    columns = features if features is not None else detector_columns(SpectrumConfig(datasets=("x",), **spectrum))
+    record = {"task": "fake", "classes": ["real", "fake"], "spectrum": spectrum, "features": columns}
+    path = saved / "data" / "models" / "fake2.joblib"
+    save_model(tiny_model(len(columns)), path, record)
+    return path
+
+
+def test_a_record_from_before_the_windows_reads_the_plain_quadrant_alone(saved):
+    """The previous default: a quadrant (pool 2), no quadrant_windows in its record; today's config adds hann."""
+    path = save_fake(saved, {"input": "patch", "side": 32, "n_points": 10, "quadrant_pool": 2})
+    today = SpectrumConfig(
+        datasets=("celeba",), input="patch", side=32, n_points=10, quadrant_pool=2, quadrant_windows=("none", "hann")
+    )
+    detector, _ = load_fake_detector(path, today)
+    assert detector.spectrum.quadrant_windows == ("none",) and detector_width(detector.spectrum) == 10 + 32 + 64
+    gray = np.random.default_rng(2).integers(0, 256, (48, 48)).astype(np.uint8)
+    (probability,) = detector.probabilities(gray, [(8, 8, 32, 32)])
+    assert 0 <= probability <= 1
+
+
+def test_a_record_names_its_windows_as_a_json_list_and_they_are_read_as_the_config_reads_them(saved):
+    spectrum = {"input": "patch", "side": 32, "n_points": 10, "quadrant_pool": 2, "quadrant_windows": ["none", "hann"]}
+    path = save_fake(saved, spectrum)
+    today = SpectrumConfig(
+        datasets=("celeba",), input="patch", side=32, n_points=10, quadrant_pool=2, quadrant_windows=("none", "hann")
+    )
+    detector, _ = load_fake_detector(path, today)
+    assert detector.spectrum is today  # nothing to change: the list equals the tuple once read
+
+
+def test_a_record_whose_features_do_not_match_its_input_is_refused(saved):
+    path = save_fake(saved, {"input": "patch", "side": 32, "n_points": 10, "quadrant_pool": 2}, ["s000", "s001"])
+    with pytest.raises(ModelError, match="trained on 2 features, but its recorded input gives 106"):
+        load_fake_detector(path, SpectrumConfig(datasets=("celeba",)))
 
 
 def test_a_model_of_the_other_task_is_refused(saved):

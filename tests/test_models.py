@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification
+from sklearn.model_selection import StratifiedKFold
 
 from pipeline.config import SearchConfig
 from pipeline.models import (
@@ -154,3 +155,36 @@ def test_still_in_race_keeps_the_candidates_within_z_standard_errors_of_the_lead
         {"clf__kernel": "rbf", "clf__C": 100, "clf__gamma": "scale"},
     ]
     assert first_fold_order(candidates) == [1, 2, 0]
+
+
+def test_grouped_folds_keep_each_group_on_one_side_and_stay_stratified():
+    from pipeline.models import cv_folds
+
+    y = np.array([0, 1] * 50)
+    groups = np.array([f"clip{i // 10}" if i < 40 else f"image{i}" for i in range(100)])
+    five = SearchConfig(candidates=CANDIDATES, cv_folds=5)
+    folds = cv_folds(y, five, seed=0, groups=groups)
+    seen = 0
+    for train, test in folds.split(np.zeros(len(y)), y):
+        assert not set(groups[train]) & set(groups[test])  # no clip scores itself
+        assert 0.3 < y[test].mean() < 0.7
+        seen += len(test)
+    assert seen == len(y) and folds.get_n_splits() == 5
+    # Without groups: the plain stratified folds, as before.
+    plain = cv_folds(y, five, seed=0)
+    assert [list(t) for _, t in plain.split(np.zeros(len(y)), y)] == [
+        list(t) for _, t in StratifiedKFold(5, shuffle=True, random_state=0).split(np.zeros(len(y)), y)
+    ]
+
+
+def test_the_search_and_the_calibration_use_the_grouped_folds(data):
+    X, y = data
+    groups = np.array([f"g{i // 4}" for i in range(len(y))])
+    result = search_candidates(X, y, search_config(), seed=0, n_jobs=1, groups=groups)
+    search = next(iter(result.searches.values()))
+    for train, test in search.cv.split(X, y):
+        assert not set(groups[train]) & set(groups[test])
+    model = calibrated_fit(result.estimator(), X, y, search_config(), seed=0, n_jobs=1, groups=groups)
+    assert 0 <= model.predict_proba(X[:3]).min() <= 1
+    with pytest.raises(ModelError, match="halving subsamples rows"):
+        search_candidates(X, y, search_config(strategy="halving", halving_factor=2), seed=0, n_jobs=1, groups=groups)

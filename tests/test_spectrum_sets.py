@@ -55,7 +55,9 @@ def test_crop_spectra_are_taken_where_a_face_was_found(tmp_path):
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 256, (6, 32, 32), dtype=np.uint8)
     np.save(tmp_path / "crops.npy", crops)
-    features = spectra_of_rows(rows(), config(input="crop", quadrant_pool=None), tmp_path / "crops.npy")
+    features = spectra_of_rows(
+        rows(), config(input="crop", quadrant_pool=None, video_frames=False), tmp_path / "crops.npy"
+    )
     assert features.shape == (6, 8)
     assert np.isnan(features[5]).all() and np.isfinite(features[:5]).all()
     assert np.allclose(features[:5, 0], 1.0)  # divided by the first value
@@ -77,7 +79,7 @@ def test_the_table_marks_rows_without_input_and_profiles_each_class():
 def test_the_real_clips_frames_join_the_real_class_split_by_clip(raw_sample):
     from pipeline.features.spectrum import detector_columns
     from pipeline.labelled_videos import read_videos
-    from pipeline.spectrum_sets import real_clip_split, video_frame_counts, video_frame_table
+    from pipeline.spectrum_sets import real_clip_split, trained_scenes, video_frame_counts, video_frame_table
 
     cfg = config(video_frames=True, videos={"dataset": "videos", "every_s": 2.0, "max_frames": 2})
     table, skipped = video_frame_table(cfg, raw_sample, detector_columns(cfg.spectrum))
@@ -85,13 +87,20 @@ def test_the_real_clips_frames_join_the_real_class_split_by_clip(raw_sample):
     real = videos[videos["real_fake"] == "real"]
     assert skipped == {} and len(real) == 4
     assert set(table["real_fake"]) == {"real"} and set(table["dataset"]) == {"videos"}
-    assert set(table["group"]) == set(real["path"]) and len(table) == 8  # two frames of each real clip
+    assert set(table["group"]) == set(real["group"]) and len(table) == 8  # two frames of each real clip
     assert table["path"].str.contains("#frame=").all()
-    # Every frame of a clip on one side; one of the three FaceForensics++ originals held out, seeded.
+    # Split by scene (a FaceForensics++ original and the fakes made from it): every frame of a clip on one
+    # side; one of the three FaceForensics++ originals held out, seeded; DFDC's single real clip trains.
     assert (table.groupby("group")["split"].nunique() == 1).all()
-    held_out = table.loc[table["split"] == "test", "group"].unique()
+    held_out = table.loc[table["split"] == "test", "path"].str.split("#").str[0].unique()
     assert len(held_out) == 1 and "original_sequences" in held_out[0]
     assert real_clip_split(videos, cfg).equals(real_clip_split(videos, cfg))
+    scenes = trained_scenes(videos, cfg)
+    assert len(scenes) == 3 and set(table.loc[table["split"] == "train", "group"]) == scenes
+    # The fakes made from a trained original share its scene.
+    fakes_of_trained = videos[(videos["real_fake"] == "fake") & videos["group"].isin(scenes)]
+    assert len(fakes_of_trained) >= 1
+    assert trained_scenes(videos, config(video_frames=False)) == frozenset()
     features = table[detector_columns(cfg.spectrum)].to_numpy()
     assert np.isfinite(features[table["has_input"]]).all() and table["has_input"].sum() >= 6
     counts = video_frame_counts(table, "videos", skipped)

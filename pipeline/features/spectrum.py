@@ -205,10 +205,13 @@ def detector_input(gray: np.ndarray, box, spectrum) -> np.ndarray | None:
 # ---- the quadrant: the 2D log power spectrum, which keeps the directions the 1D profile averages away ----
 
 
+# Column prefix of each window's quadrant features (config.QUADRANT_WINDOWS names the windows).
+WINDOW_PREFIX = {"none": "q", "hann": "h"}
+
+
 def quadrant_columns(side: int, pool: int, window: str = "none") -> list[str]:
     """Column names of one window's quadrant features: q0000, q0001, ... (none); h0000, h0001, ... (hann)."""
-    prefix = "q" if window == "none" else window[0]
-    return [f"{prefix}{index:04d}" for index in range(quadrant_size(side, pool))]
+    return [f"{WINDOW_PREFIX[window]}{index:04d}" for index in range(quadrant_size(side, pool))]
 
 
 def quadrant_size(side: int, pool: int) -> int:

@@ -74,7 +74,7 @@ def extract_spectrum(cfg: Config, run: StageRun) -> None:
 
 
 def main() -> None:
-    run_stage("extract-spectrum", ["seed", "spectrum", "crop", "compute"], extract_spectrum)
+    run_stage("extract-spectrum", ["seed", "datasets", "spectrum", "crop", "compute"], extract_spectrum)
 
 
 if __name__ == "__main__":
