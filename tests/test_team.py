@@ -22,7 +22,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import STAGES, free_port, project_env, shell, smoke_project, wait_for_queue, wait_until_answering
+from helpers import (
+    STAGES,
+    free_port,
+    project_env,
+    shell,
+    smoke_project,
+    start_queue,
+    stop_queue_workers,
+    wait_for_queue,
+    wait_until_answering,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +52,7 @@ def team(tmp_path_factory, mirror):
     try:
         yield root, sh, env, services_dir
     finally:
+        stop_queue_workers(root)
         subprocess.run([sys.executable, "-m", "pipeline.services", "stop"], cwd=root, env=env, timeout=120)
 
 
@@ -314,7 +325,7 @@ def test_queued_experiments_log_to_the_server(team):
         "features.eigen.n_components=40",
         "extract-eigen",
     )
-    sh("dvc", "queue", "start", "-j", "1")
+    start_queue(root, env, 1)
     status = wait_for_queue(sh, timeout=600)
     assert "Success" in status and "Queued" not in status and "Running" not in status, status
     client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
