@@ -265,7 +265,7 @@ def test_a_store_killed_mid_push_loses_nothing_and_a_fresh_clone_pulls_every_out
     sh("git", "add", "-A")
     sh("git", "commit", "-qm", "pipeline outputs")
     expected = cached_outputs(root)
-    # data/raw is cached too: its 2,000 files (the smoke subset) keep the push going long enough to kill the store
+    # data/raw is cached too: its 2,010 files (the smoke subset) keep the push going long enough to kill the store
     # in the middle.
     assert {"data/raw", "data/models/gender.joblib", "data/crops/crops.npy"} <= set(expected)
 
