@@ -122,10 +122,25 @@ class Source(Section):
         return value
 
 
+class SubsetConfig(Section):
+    """A seeded subset of every archive's images (the smoke experiment): `images` per archive at most.
+
+    Which images: the `images` whose sha256 of "<seed>:<member name>" is smallest, so the choice depends on the
+    names and the seed alone, never on the archive's order, and a larger subset holds every image of a smaller one.
+    Every other member (label tables, name lists, videos) is extracted whole, except that a .csv table loses the
+    rows whose first field names a left-out image.
+    """
+
+    images: Annotated[Int, Field(ge=1)]
+    seed: Int = 0
+
+
 class DownloadConfig(Section):
     mirror: Str | None = None
     timeout_s: Positive = 60
     retries: Annotated[Int, Field(ge=0)] = 3
+    # null (the default, and not written in conf/download): every member of every archive.
+    subset: SubsetConfig | None = None
 
 
 class FilterConfig(Section):

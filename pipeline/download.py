@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 import http.client
+import io
 import json
 import os
 import shutil
@@ -17,11 +19,12 @@ from urllib.request import Request, urlopen
 
 from tqdm import tqdm
 
-from pipeline.config import Source
+from pipeline.config import Source, SubsetConfig
 from pipeline.errors import GenrecError
 
 MARKER = ".genrec-source.json"
 CHUNK = 1 << 20
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 class DownloadError(GenrecError, RuntimeError):
@@ -135,22 +138,55 @@ def _check_member(name: str, is_regular: bool, is_dir: bool, archive: Path) -> N
         raise DownloadError(f"{archive} holds {name!r}, which is a link or a device file; refusing to extract it")
 
 
-def _extract_tar(archive: Path, into: Path) -> None:
+def _subset_key(seed: int, name: str) -> bytes:
+    return hashlib.sha256(f"{seed}:{name}".encode()).digest()
+
+
+def choose_subset(files: list[str], subset: SubsetConfig | None) -> set[str]:
+    """The regular members to extract: all of them, or every non-image and the subset's images.
+
+    The images kept are the `subset.images` whose sha256 of "<seed>:<name>" is smallest: a choice that depends on
+    the names and the seed only (not on the archive's order), and a larger subset holds every image of a smaller one.
+    """
+    if subset is None:
+        return set(files)
+    images = [name for name in files if name.lower().endswith(IMAGE_SUFFIXES)]
+    chosen = sorted(images, key=lambda name: _subset_key(subset.seed, name))[: subset.images]
+    return (set(files) - set(images)) | set(chosen)
+
+
+def _with_folders(names: set[str]) -> set[str]:
+    """`names` and every folder above them (the only folders a subset extracts)."""
+    folders = {str(parent) for name in names for parent in PurePosixPath(name).parents if str(parent) != "."}
+    return names | folders
+
+
+def _extract_tar(archive: Path, into: Path, subset: SubsetConfig | None) -> list[str]:
     with tarfile.open(archive) as tar:
         members = tar.getmembers()
         for member in members:
             _check_member(member.name, member.isreg(), member.isdir(), archive)
+        files = [member.name for member in members if member.isreg()]
+        if subset is not None:
+            wanted = _with_folders(choose_subset(files, subset))
+            members = [member for member in members if member.name.rstrip("/") in wanted]
         tar.extractall(into, members=members, filter="data")
+    return files
 
 
-def _extract_zip(archive: Path, into: Path) -> None:
+def _extract_zip(archive: Path, into: Path, subset: SubsetConfig | None) -> list[str]:
     with zipfile.ZipFile(archive) as bundle:
         infos = bundle.infolist()
         for info in infos:
             mode = info.external_attr >> 16
             is_link = (mode & 0o170000) == 0o120000
             _check_member(info.filename, not info.is_dir() and not is_link, info.is_dir(), archive)
-        bundle.extractall(into)
+        files = [info.filename for info in infos if not info.is_dir()]
+        if subset is None:
+            bundle.extractall(into)
+        else:
+            bundle.extractall(into, members=sorted(choose_subset(files, subset)))
+    return files
 
 
 def _extract_gzip(archive: Path, into: Path) -> None:
@@ -159,23 +195,72 @@ def _extract_gzip(archive: Path, into: Path) -> None:
         shutil.copyfileobj(source, out, CHUNK)
 
 
-def extract(archive: Path, dest: Path, sha256: str) -> Path:
-    """Extract `archive` into `dest` atomically: all of it, or nothing and the old `dest` kept."""
+def _drop_rows_of_left_out_images(root: Path, files: list[str], subset: SubsetConfig | None) -> None:
+    """A subset's .csv tables keep their header and the rows whose first field names no left-out image.
+
+    A row names an image by its path relative to the table's folder or by its file name (CelebA's labels.csv
+    lists img_align_celeba/<file> by file name, FairFace's by its path beside the table). The readers list a
+    data set from its table, so a row of an image that is not there would count as an unreadable image.
+    """
+    if subset is None:
+        return
+    kept = choose_subset(files, subset)
+    left_out = [PurePosixPath(name) for name in files if name not in kept]
+    if not left_out:
+        return
+    for table in (name for name in files if name.lower().endswith(".csv")):
+        folder = PurePosixPath(table).parent
+        names = {path.name for path in left_out if folder in path.parents}
+        names |= {str(path.relative_to(folder)) for path in left_out if folder in path.parents}
+        path = root / table
+        with open(path, encoding="utf-8", newline="") as handle:
+            lines = list(io.StringIO(handle.read(), newline=""))
+        consumed: list[str] = []
+
+        def feed(lines=lines, consumed=consumed):
+            for line in lines:
+                consumed.append(line)
+                yield line
+
+        rows, dropped = [], 0
+        for number, record in enumerate(csv.reader(feed())):
+            text = "".join(consumed)
+            consumed.clear()
+            if number and record and record[0] in names:
+                dropped += 1
+            else:
+                rows.append(text)
+        if dropped:
+            with open(path, "w", encoding="utf-8", newline="") as handle:
+                handle.write("".join(rows))
+
+
+def _marker(archive: Path, sha256: str, subset: SubsetConfig | None) -> dict:
+    """What the marker records: the archive and checksum, and the subset when there is one."""
+    marker = {"archive": archive.name, "sha256": sha256}
+    if subset is not None:
+        marker["subset"] = subset.model_dump()
+    return marker
+
+
+def extract(archive: Path, dest: Path, sha256: str, subset: SubsetConfig | None = None) -> Path:
+    """Extract `archive` (or a seeded subset of its images) into `dest` atomically: all of it, or nothing and
+    the old `dest` kept."""
     staging = dest.with_name(f".{dest.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     name = archive.name.lower()
     try:
         if name.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")):
-            _extract_tar(archive, staging)
+            _drop_rows_of_left_out_images(staging, _extract_tar(archive, staging, subset), subset)
         elif name.endswith(".zip"):
-            _extract_zip(archive, staging)
+            _drop_rows_of_left_out_images(staging, _extract_zip(archive, staging, subset), subset)
         elif name.endswith(".gz"):
             _extract_gzip(archive, staging)
         else:
             shutil.copy2(archive, staging / archive.name)
-        (staging / MARKER).write_text(json.dumps({"archive": archive.name, "sha256": sha256}))
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as error:
+        (staging / MARKER).write_text(json.dumps(_marker(archive, sha256, subset)))
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError, csv.Error) as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise DownloadError(f"could not extract {archive}: {error}") from None
     except BaseException:
@@ -187,13 +272,15 @@ def extract(archive: Path, dest: Path, sha256: str) -> Path:
     return dest
 
 
-def is_in_place(dest: Path, sha256: str) -> bool:
-    """True when `dest` holds a complete extraction of the archive with this checksum."""
+def is_in_place(dest: Path, sha256: str, subset: SubsetConfig | None = None) -> bool:
+    """True when `dest` holds a complete extraction of the archive with this checksum (and this subset)."""
     marker = dest / MARKER
     try:
-        return json.loads(marker.read_text()).get("sha256") == sha256.lower()
+        found = json.loads(marker.read_text())
     except (OSError, ValueError):
         return False
+    expected = subset.model_dump() if subset is not None else None
+    return found.get("sha256") == sha256.lower() and found.get("subset") == expected
 
 
 def fetch_dataset(
@@ -203,10 +290,11 @@ def fetch_dataset(
     downloads: Path,
     timeout: float = 60,
     retries: int = 3,
+    subset: SubsetConfig | None = None,
 ) -> tuple[Path, bool]:
-    """Make raw_dir/<name> hold the data set; returns (folder, whether anything was done)."""
+    """Make raw_dir/<name> hold the data set (or its subset); returns (folder, whether anything was done)."""
     dest = raw_dir / source.name
-    if is_in_place(dest, source.sha256):
+    if is_in_place(dest, source.sha256, subset):
         return dest, False
     archive = locate_archive(source, mirror, downloads, timeout, retries)
-    return extract(archive, dest, source.sha256), True
+    return extract(archive, dest, source.sha256, subset), True

@@ -6,6 +6,7 @@ import copy
 import functools
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -215,6 +216,59 @@ def wait_for_queue(sh: Callable[..., str], timeout: float, every: float = 3) -> 
         if ("Queued" not in status and "Running" not in status) or time.time() > deadline:
             return status
         time.sleep(every)
+
+
+def start_queue(root: Path, env: dict, jobs: int) -> None:
+    """`dvc queue start -j jobs` with its output in a file beside the project, returning once the workers are
+    spawned (then `wait_for_queue`).
+
+    Not through `shell`: each worker inherits the command's stderr, so a caller reading it through a pipe waits
+    until every worker has exited, which is 10 s after the queue empties at best, and never when a worker misses
+    its shutdown (seen with two workers on DVC's filesystem broker: its monitor found "an empty queue" while its
+    experiment ran, and the shutdown it sent never arrived). `stop_queue_workers` ends what is left.
+    """
+    log = root.parent / f"{root.name}-queue-start.log"
+    with open(log, "a") as out:
+        result = subprocess.run(
+            ["dvc", "queue", "start", "-j", str(jobs)],
+            cwd=root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=300,
+        )
+    assert result.returncode == 0, log.read_text()
+
+
+def stop_queue_workers(root: Path, grace: float = 10) -> None:
+    """End the DVC queue workers of the project at `root` that are still alive (by their pid files)."""
+
+    def running(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    alive = []
+    for pid_file in (root / ".dvc" / "tmp" / "exps" / "celery").glob("dvc-exp-worker-*.pid"):
+        try:
+            pid = int(pid_file.read_text().strip())
+            if b"queue-worker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
+            os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError):
+            continue
+        alive.append(pid)
+    deadline = time.time() + grace
+    for pid in alive:
+        while running(pid) and time.time() < deadline:
+            time.sleep(0.2)
+        if running(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def wait_until_answering(

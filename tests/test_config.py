@@ -92,6 +92,12 @@ def test_compose_writes_what_dvc_writes(tmp_path, monkeypatch):
 BAD_VALUES = [
     # (dotted path, bad value, the field path the sentence must start with, words it must hold)
     ("download.timeout_s", "sixty", "download.timeout_s", "must be a number"),
+    ("download.subset", {"images": 0}, "download.subset.images", "must be at least 1, got 0"),
+    ("download.subset", {"images": "300"}, "download.subset.images", "must be an integer"),
+    ("download.subset", {"images": 300, "seed": 4.2}, "download.subset.seed", "must be an integer"),
+    ("download.subset", {"images": 300, "sample": 1}, "download.subset.sample", "not a setting of download.subset"),
+    ("download.subset", {"seed": 1}, "download.subset.images", "is required"),
+    ("download.subset", 300, "download.subset", "mapping"),
     ("serve.port", "eighty", "serve.port", "must be an integer"),
     ("serve.port", 70000, "serve.port", "at most 65535"),
     ("crop.min_neighbors", 2.5, "crop.min_neighbors", "must be an integer"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import socket
 import tarfile
 import threading
@@ -13,8 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Source
-from pipeline.download import MARKER, DownloadError, extract, fetch_dataset, fetch_url
+from pipeline.config import Source, SubsetConfig, compose, config_from_dict
+from pipeline.datasets import read_dataset
+from pipeline.download import MARKER, DownloadError, extract, fetch_dataset, fetch_url, is_in_place
+
+from helpers import REPO
 
 
 def make_archive(path: Path, files: dict[str, bytes]) -> str:
@@ -227,3 +231,98 @@ def test_a_failed_extraction_keeps_the_previous_data(tmp_path, face_archive):
 def test_a_gzipped_file_is_unpacked(tmp_path, mirror):
     dest = extract(mirror / "fakeavceleb" / "meta_data.csv.gz", tmp_path / "raw" / "fakeavceleb", "0" * 64)
     assert (dest / "meta_data.csv").read_text().startswith("source,target1")
+
+
+# ---- download.subset: a seeded subset of each archive's images (the smoke experiment) ---------------------------
+
+
+def labelled_archive(path: Path, order=sorted) -> tuple[Path, str]:
+    """A labelled data set in the layouts of the mirror: 30 images in two folders, a labels.csv naming them by file
+    name (CelebA) and by path beside it (FairFace), a name list and a video."""
+    files = {f"set/img/{n:02d}.jpg": f"image {n}".encode() for n in range(20)}
+    files |= {f"set/more/{n:02d}.png": f"image {n}".encode() for n in range(20, 30)}
+    rows = [f"{n:02d}.jpg,{'male' if n % 2 else 'female'}" for n in range(20)]
+    files["set/labels.csv"] = ("file,gender\n" + "\n".join(rows) + "\n").encode()
+    beside = [f'more/{n:02d}.png,"a, quoted\nfield"' for n in range(20, 30)]
+    files["set/beside.csv"] = ("path,note\r\n" + "\r\n".join(beside) + "\r\n").encode()
+    files["set/names.txt"] = b"".join(f"{n:02d}.jpg\n".encode() for n in range(20))
+    files["set/clip.mp4"] = b"not really a video"
+    with tarfile.open(path, "w:gz") as tar:
+        for name in order(files):
+            info = tarfile.TarInfo(name)
+            info.size = len(files[name])
+            tar.addfile(info, io.BytesIO(files[name]))
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def images_in(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.suffix in (".jpg", ".png")}
+
+
+def test_a_subset_is_seeded_whatever_the_archive_order_and_keeps_every_other_member(tmp_path):
+    archive, sha = labelled_archive(tmp_path / "set.tar.gz")
+    shuffled, _ = labelled_archive(tmp_path / "shuffled.tar.gz", order=lambda f: sorted(f, reverse=True))
+    subset = SubsetConfig(images=8, seed=3)
+    first = extract(archive, tmp_path / "a" / "set", sha, subset)
+    again = extract(shuffled, tmp_path / "b" / "set", sha, subset)
+    chosen = images_in(first)
+    assert len(chosen) == 8 and images_in(again) == chosen  # the same 8, from names and seed alone
+    assert images_in(extract(archive, tmp_path / "c" / "set", sha, SubsetConfig(images=8, seed=4))) != chosen
+    assert chosen < images_in(extract(archive, tmp_path / "d" / "set", sha, SubsetConfig(images=15, seed=3)))
+    # Everything that is not an image comes whole: the name list and the video byte for byte.
+    assert (first / "set" / "names.txt").read_text().count("\n") == 20
+    assert (first / "set" / "clip.mp4").read_bytes() == b"not really a video"
+    # Each label table keeps its header and exactly the rows of the images extracted, in order, quoting intact.
+    labels = (first / "set" / "labels.csv").read_text().splitlines()
+    assert labels[0] == "file,gender"
+    assert [line.split(",")[0] for line in labels[1:]] == sorted(c.split("/")[-1] for c in chosen if "img/" in c)
+    beside = (first / "set" / "beside.csv").read_bytes().decode()
+    kept_png = sorted(c.removeprefix("set/") for c in chosen if c.endswith(".png"))
+    assert beside == "path,note\r\n" + "".join(f'{name},"a, quoted\nfield"\r\n' for name in kept_png)
+    # No folder is left empty by the images left out.
+    assert all(any(folder.iterdir()) for folder in first.rglob("*") if folder.is_dir())
+
+
+def test_the_marker_tells_a_subset_from_the_whole_archive(tmp_path):
+    archive, sha = labelled_archive(tmp_path / "set.tar.gz")
+    (tmp_path / "mirror" / "faces").mkdir(parents=True)
+    archive.rename(tmp_path / "mirror" / "faces" / "faces.tar.gz")
+    subset = SubsetConfig(images=5, seed=1)
+
+    def fetch(wanted):
+        return fetch_dataset(source(sha), tmp_path / "raw", tmp_path / "mirror", tmp_path / "dl", subset=wanted)
+
+    folder, changed = fetch(subset)
+    assert changed and len(images_in(folder)) == 5 and is_in_place(folder, sha, subset)
+    assert not is_in_place(folder, sha) and not is_in_place(folder, sha, SubsetConfig(images=5, seed=2))
+    assert fetch(subset) == (folder, False)
+    folder, changed = fetch(None)  # the whole archive is asked for: extracted again, all of it
+    assert changed and len(images_in(folder)) == 30
+    assert json.loads((folder / MARKER).read_text()) == {"archive": "faces.tar.gz", "sha256": sha}
+
+
+def test_a_subset_still_verifies_the_checksum_first(tmp_path, face_archive):
+    archive, sha = face_archive
+    (tmp_path / "mirror" / "faces").mkdir(parents=True)
+    data = bytearray(archive.read_bytes())
+    data[100] ^= 0xFF
+    (tmp_path / "mirror" / "faces" / "faces.tar.gz").write_bytes(bytes(data))
+    with pytest.raises(DownloadError, match="sha256"):
+        fetch_dataset(
+            source(sha), tmp_path / "raw", tmp_path / "mirror", tmp_path / "dl", subset=SubsetConfig(images=3)
+        )
+    assert not (tmp_path / "raw" / "faces").exists()
+
+
+def test_the_smoke_subset_of_the_mirror_is_a_data_set_of_its_own(tmp_path, mirror):
+    """The smoke experiment's subset of the mirror's CelebA and FairFace: every row of the readers is a file that is
+    there, with its label; the default config extracts every member and writes no subset."""
+    smoke = config_from_dict(compose(["experiment=smoke"], conf_dir=REPO / "conf"))
+    assert smoke.download.subset == SubsetConfig(images=300, seed=smoke.seed)
+    assert "subset" not in compose(conf_dir=REPO / "conf")["download"]  # params.yaml and dvc.lock unchanged
+    for name in ("celeba", "fairface"):
+        data_set = smoke.datasets[name]
+        folder, _ = fetch_dataset(data_set, tmp_path / "raw", mirror, tmp_path / "dl", subset=smoke.download.subset)
+        frame = read_dataset(data_set.reader, folder / data_set.root, name, **data_set.options)
+        assert len(frame) == 300 and frame["gender"].notna().all()
+        assert all(Path(path).is_file() for path in frame["path"])

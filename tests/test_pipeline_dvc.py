@@ -15,7 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from helpers import free_port, project_env, runs, shell, smoke_project, wait_for_queue, wait_until_answering
+from helpers import (
+    free_port,
+    project_env,
+    runs,
+    shell,
+    smoke_project,
+    start_queue,
+    stop_queue_workers,
+    wait_for_queue,
+    wait_until_answering,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +36,10 @@ def project(tmp_path_factory, mirror):
     root = tmp_path_factory.mktemp("genrec")
     sh = shell(root, project_env())
     smoke_project(root, mirror, sh)
-    return root, sh
+    try:
+        yield root, sh
+    finally:
+        stop_queue_workers(root)
 
 
 def test_queued_experiments_run_in_parallel_and_all_reach_mlflow(project):
@@ -47,7 +60,7 @@ def test_queued_experiments_run_in_parallel_and_all_reach_mlflow(project):
             f"filter.max_per_dataset={size}",
             "haar-crop",
         )
-    sh("dvc", "queue", "start", "-j", "2")
+    start_queue(root, project_env(), 2)
     status = wait_for_queue(sh, timeout=900, every=5)
     assert "Failed" not in status and "Queued" not in status and "Running" not in status, status
     _, found = runs(root)

@@ -22,7 +22,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import STAGES, free_port, project_env, shell, smoke_project, wait_for_queue, wait_until_answering
+from helpers import (
+    STAGES,
+    free_port,
+    project_env,
+    shell,
+    smoke_project,
+    start_queue,
+    stop_queue_workers,
+    wait_for_queue,
+    wait_until_answering,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +52,7 @@ def team(tmp_path_factory, mirror):
     try:
         yield root, sh, env, services_dir
     finally:
+        stop_queue_workers(root)
         subprocess.run([sys.executable, "-m", "pipeline.services", "stop"], cwd=root, env=env, timeout=120)
 
 
@@ -256,7 +267,8 @@ def test_a_store_killed_mid_push_loses_nothing_and_a_fresh_clone_pulls_every_out
     sh("git", "add", "-A")
     sh("git", "commit", "-qm", "pipeline outputs")
     expected = cached_outputs(root)
-    # data/raw is cached too: the 32k raw files keep the push going long enough to kill the store in the middle.
+    # data/raw is cached too: its 2,010 files (the smoke subset) keep the push going long enough to kill the store
+    # in the middle.
     assert {"data/raw", "data/models/gender.joblib", "data/crops/crops.npy"} <= set(expected)
 
     weed = json.loads((services_dir / "services.json").read_text())["pids"]["weed"]
@@ -264,9 +276,12 @@ def test_a_store_killed_mid_push_loses_nothing_and_a_fresh_clone_pulls_every_out
         ["dvc", "push"], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        deadline = time.time() + 120
-        while not bucket_keys(services_dir, "dvc/") and time.time() < deadline:
-            time.sleep(0.2)
+        # One client, one key asked for: the store is killed as soon as the first object has landed.
+        client, deadline = s3(services_dir), time.time() + 120
+        while not client.list_objects_v2(Bucket="genrec", Prefix="dvc/", MaxKeys=1).get("KeyCount"):
+            if time.time() > deadline:
+                break
+            time.sleep(0.1)
         assert push.poll() is None, "the push ended before the store could be killed: " + push.stdout.read()
         os.killpg(weed, signal.SIGKILL)  # uploads in flight are cut
         time.sleep(2)
@@ -316,7 +331,7 @@ def test_queued_experiments_log_to_the_server(team):
         "features.eigen.n_components=40",
         "extract-eigen",
     )
-    sh("dvc", "queue", "start", "-j", "1")
+    start_queue(root, env, 1)
     status = wait_for_queue(sh, timeout=600)
     assert "Success" in status and "Queued" not in status and "Running" not in status, status
     client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])

@@ -1,4 +1,5 @@
-"""DVC stage `download`: every configured data set's archive, verified and extracted under data/raw/."""
+"""DVC stage `download`: every configured data set's archive, verified and extracted under data/raw/
+(all of it, or the seeded subset of its images that download.subset asks for)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,19 @@ def mirror_dir(configured: str | None):
 def download(cfg: Config, run: StageRun) -> None:
     mirror = mirror_dir(cfg.download.mirror)
     files = {}
+    subset = cfg.download.subset
     for source in cfg.datasets.values():
-        folder, changed = fetch_dataset(source, RAW, mirror, DOWNLOADS, cfg.download.timeout_s, cfg.download.retries)
+        folder, changed = fetch_dataset(
+            source, RAW, mirror, DOWNLOADS, cfg.download.timeout_s, cfg.download.retries, subset
+        )
         files[source.name] = sum(1 for path in folder.rglob("*") if path.is_file()) - 1  # less the marker
-        log.info("%s: %s (%d files)", source.name, "extracted" if changed else "already in place", files[source.name])
+        log.info(
+            "%s: %s (%d files%s)",
+            source.name,
+            "extracted" if changed else "already in place",
+            files[source.name],
+            f"; a subset of at most {subset.images} images, seed {subset.seed}" if subset else "",
+        )
     metrics = {"files": files}
     publish_json(run, DOWNLOAD_METRICS, metrics)
     run.log_metrics(metrics)
