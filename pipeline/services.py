@@ -80,7 +80,8 @@ def credentials(folder: Path) -> dict[str, str]:
     """The store's S3 keys: made once per data folder, readable by its owner only."""
     path = folder / "credentials.json"
     if not path.exists():
-        keys = {"access_key_id": "genrec" + secrets.token_hex(6), "secret_access_key": secrets.token_urlsafe(30)}
+        # Hex, not token_urlsafe: a key starting with "-" reads as an option to `dvc remote modify`.
+        keys = {"access_key_id": "genrec" + secrets.token_hex(6), "secret_access_key": secrets.token_hex(30)}
         path.touch(mode=0o600)
         path.write_text(json.dumps(keys))
     return json.loads(path.read_text())
