@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.pipeline import Pipeline
 
 from pipeline.config import Config, SearchConfig
@@ -191,17 +192,17 @@ def fake_extras(cfg: Config, data: TaskData, tuned: Tuned, X: np.ndarray) -> dic
     """Per-source false alarms and detections, leave-one-source-out, each trained video clip scored by a model
     fitted without it (leave one clip out), and Durall's repeated splits."""
     estimator = tuned.result.estimator()
-    extras = {"heldout": fake_by_source(data.table[data.test], tuned.proba), "leave_one_out": {}}
-    for source in cfg.spectrum.leave_one_out:
-        extras["leave_one_out"][source] = fake_without(
-            source, data.table, X, data.y, data.train, data.test, estimator, weighted=True
-        )
-    if cfg.spectrum.video_frames:
-        videos = cfg.spectrum.videos.dataset
-        extras["leave_one_clip_out"] = {
-            scene: fake_without_clip(videos, scene, data.table, X, data.y, data.train, estimator, weighted=True)
-            for scene in frame_scenes(data.table, videos)
-        }
+    extras = {"heldout": fake_by_source(data.table[data.test], tuned.proba)}
+    table, y, train, test = data.table, data.y, data.train, data.test
+    videos = cfg.spectrum.videos.dataset if cfg.spectrum.video_frames else None
+    scenes = frame_scenes(table, videos) if videos else []
+    # The refits are independent single-core fits: run them side by side.
+    refits = [delayed(fake_without)(s, table, X, y, train, test, estimator, True) for s in cfg.spectrum.leave_one_out]
+    refits += [delayed(fake_without_clip)(videos, s, table, X, y, train, estimator, True) for s in scenes]
+    figures = Parallel(n_jobs=cfg.compute.n_jobs)(refits)
+    extras["leave_one_out"] = dict(zip(cfg.spectrum.leave_one_out, figures, strict=False))
+    if videos:
+        extras["leave_one_clip_out"] = dict(zip(scenes, figures[len(cfg.spectrum.leave_one_out) :], strict=True))
     if data.search.repeated_splits:
         extras["repeated_splits"] = repeated_holdout(estimator, X, data.y, data.search.repeated_splits, cfg.seed)
     return extras
