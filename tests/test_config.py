@@ -193,7 +193,7 @@ def test_the_validated_config_is_typed_frozen_and_keeps_the_raw_params(default_p
     assert cfg.gender.datasets == ("utkface", "celeba", "lfw", "fairface") and cfg.datasets["lfw"].name == "lfw"
     assert cfg.download.timeout_s == 60.0 and isinstance(cfg.download.timeout_s, float)
     # Grid values stay exactly as written: the CV table's JSON must keep C=1, not C=1.0.
-    assert cfg.models.fake.candidates["svm_rbf"]["grid"]["C"] == [3, 10, 30]
+    assert cfg.models.fake.candidates["svm_rbf"]["grid"]["C"] == [3, 10]
     assert all(isinstance(c, int) for c in cfg.models.fake.candidates["svm_rbf"]["grid"]["C"])
     with pytest.raises(ValidationError):
         cfg.crop.size = 50
