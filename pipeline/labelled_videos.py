@@ -82,6 +82,7 @@ def fake_videos(
             }
         )
     scored = [r for r in results if r["predicted_mean"] is not None]
+    unseen = [r for r in scored if not r["scene_in_training"]]
     frames = [
         (s["fake_probability"] >= 0.5, r["label"] == "fake")
         for r in scored
@@ -93,22 +94,19 @@ def fake_videos(
         "scored": len(scored),
         "skipped": len(skipped),
         "without_face": len(results) - len(scored),
-        "accuracy_mean": share([r["predicted_mean"] == r["label"] for r in scored]),
         "accuracy_vote": share([r["predicted_vote"] == r["label"] for r in scored]),
         "frame_accuracy": share([predicted == actual for predicted, actual in frames]),
-        "real_videos_called_fake": sum(r["predicted_mean"] == "fake" for r in scored if r["label"] == "real"),
-        "real_videos": sum(r["label"] == "real" for r in scored),
+        **video_figures(scored),
         "videos_in_training": sum(r["scene_in_training"] for r in results),
-        "not_in_training": held_out_summary([r for r in scored if not r["scene_in_training"]]),
+        "not_in_training": video_figures(unseen) | {"videos": len(unseen)},
     }
     return {"summary": summary, "videos": results, "skipped": skipped}
 
 
-def held_out_summary(scored: list[dict]) -> dict:
-    """The video-level figures over videos whose scene the detector never saw."""
+def video_figures(scored: list[dict]) -> dict:
+    """Video-level figures over scored videos: accuracy by the mean probability, and the real ones called fake."""
     real = [r for r in scored if r["label"] == "real"]
     return {
-        "videos": len(scored),
         "accuracy_mean": share([r["predicted_mean"] == r["label"] for r in scored]),
         "real_videos": len(real),
         "real_videos_called_fake": sum(r["predicted_mean"] == "fake" for r in real),

@@ -64,14 +64,11 @@ def cv_folds(y: np.ndarray, search: SearchConfig, seed: int, groups: np.ndarray 
     return PredefinedSplit(test_fold)
 
 
-def candidate_search(candidate: dict, search: SearchConfig, seed: int, n_jobs: int, folds=None):
-    """Grid (or successive-halving) search of one model family, stratified and seeded (or on `folds`)."""
+def candidate_search(candidate: dict, search: SearchConfig, seed: int, n_jobs: int, folds):
+    """Grid (or successive-halving) search of one model family on `folds` (cv_folds)."""
     scale = StandardScaler() if search.standardize else "passthrough"
     pipeline = Pipeline([("scale", scale), ("clf", classifier(candidate["model"], seed))])
     grid = param_grid(candidate["grid"])
-    if folds is not None and search.strategy == "halving":
-        raise ModelError("strategy halving subsamples rows and so splits grouped rows: use grid or race")
-    folds = folds if folds is not None else cv_folds(np.empty(0), search, seed)
     if search.strategy == "halving":
         from sklearn.experimental import enable_halving_search_cv  # noqa: F401
         from sklearn.model_selection import HalvingGridSearchCV
@@ -149,8 +146,10 @@ def search_candidates(
 ) -> SearchResult:
     """Every configured candidate's search on the same rows and folds; the best CV accuracy wins.
     `groups`: rows that must stay on one side of every fold (cv_folds)."""
+    if groups is not None and search.strategy == "halving":
+        raise ModelError("strategy halving subsamples rows and so splits grouped rows: use grid or race")
     rows = search_rows(y, search, seed)
-    folds = None if groups is None else cv_folds(y[rows], search, seed, np.asarray(groups)[rows])
+    folds = cv_folds(y[rows], search, seed, None if groups is None else np.asarray(groups)[rows])
     searches = {
         name: candidate_search(candidate, search, seed, n_jobs, folds).fit(
             X[rows], y[rows], **weight_params(sample_weight, rows)

@@ -200,9 +200,10 @@ def fake_extras(cfg: Config, data: TaskData, tuned: Tuned, X: np.ndarray) -> dic
     refits = [delayed(fake_without)(s, table, X, y, train, test, estimator, True) for s in cfg.spectrum.leave_one_out]
     refits += [delayed(fake_without_clip)(videos, s, table, X, y, train, estimator, True) for s in scenes]
     figures = Parallel(n_jobs=cfg.compute.n_jobs)(refits)
-    extras["leave_one_out"] = dict(zip(cfg.spectrum.leave_one_out, figures, strict=False))
+    by_source, by_scene = figures[: len(cfg.spectrum.leave_one_out)], figures[len(cfg.spectrum.leave_one_out) :]
+    extras["leave_one_out"] = dict(zip(cfg.spectrum.leave_one_out, by_source, strict=True))
     if videos:
-        extras["leave_one_clip_out"] = dict(zip(scenes, figures[len(cfg.spectrum.leave_one_out) :], strict=True))
+        extras["leave_one_clip_out"] = dict(zip(scenes, by_scene, strict=True))
     if data.search.repeated_splits:
         extras["repeated_splits"] = repeated_holdout(estimator, X, data.y, data.search.repeated_splits, cfg.seed)
     return extras
