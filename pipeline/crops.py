@@ -22,6 +22,7 @@ def crop_all(faces: pd.DataFrame, cfg: Config, crops_path: Path) -> pd.DataFrame
     count, size = len(faces), cfg.crop.size
     boxes = np.full((count, 4), -1, dtype=np.int32)
     n_faces = np.full(count, -1, dtype=np.int32)
+    detectors: list[str | None] = []
     work = partial(crop_largest_faces, crop=cfg.crop)
     with atomic_path(crops_path) as tmp:
         crops = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(count, size, size))
@@ -33,6 +34,7 @@ def crop_all(faces: pd.DataFrame, cfg: Config, crops_path: Path) -> pd.DataFrame
                 crops[start:stop] = batch.crops
                 boxes[start:stop] = batch.boxes
                 n_faces[start:stop] = batch.n_faces
+                detectors += batch.detectors
                 start = stop
         crops.flush()
         del crops
@@ -40,6 +42,7 @@ def crop_all(faces: pd.DataFrame, cfg: Config, crops_path: Path) -> pd.DataFrame
         crop_index=np.arange(count, dtype=np.int64),
         n_faces=n_faces,
         face_found=n_faces > 0,
+        detector=pd.array(detectors, dtype="string"),
         box_x=boxes[:, 0],
         box_y=boxes[:, 1],
         box_w=boxes[:, 2],
@@ -48,9 +51,11 @@ def crop_all(faces: pd.DataFrame, cfg: Config, crops_path: Path) -> pd.DataFrame
 
 
 def detection_metrics(faces: pd.DataFrame) -> dict:
-    """detection_rate.<dataset>, per group, and counts of unreadable and multi-face images."""
+    """detection_rate.<dataset>, per group, the share found by the fallback detector, and counts of
+    unreadable and multi-face images."""
     metrics: dict = {
         "detection_rate": {},
+        "found_by_fallback": {},
         "detection_rate_by_group": {},
         "images": {},
         "unreadable": {},
@@ -58,6 +63,7 @@ def detection_metrics(faces: pd.DataFrame) -> dict:
     }
     for dataset, rows in faces.groupby("dataset", sort=True):
         metrics["detection_rate"][dataset] = round(float(rows["face_found"].mean()), 4)
+        metrics["found_by_fallback"][dataset] = round(float(rows["detector"].eq("mmod").fillna(False).mean()), 4)
         metrics["images"][dataset] = int(len(rows))
         metrics["unreadable"][dataset] = int((rows["n_faces"] < 0).sum())
         metrics["multiple_faces"][dataset] = int((rows["n_faces"] > 1).sum())

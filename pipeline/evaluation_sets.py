@@ -32,7 +32,6 @@ from pipeline.evaluation import (
     table_summary,
     video_result,
 )
-from pipeline.faces import to_gray
 from pipeline.faceswap import pair_sources, swap_face
 from pipeline.gender import GenderModel
 from pipeline.labelled_videos import video_gender_of
@@ -121,7 +120,7 @@ def item_predictor(model: GenderModel, every_s: float, max_frames: int) -> Calla
             if not isinstance(item["source"], str):
                 raise ValueError(f"no other face of the same race and gender to swap into {item['path']}")
             image = swap_face(read_image(item["source"]), image)
-        return item_result(model.faces(to_gray(image)))
+        return item_result(model.faces(image))
 
     return predict
 

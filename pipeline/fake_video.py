@@ -43,7 +43,7 @@ def frame_scores(frames: list[Frame], detector: FakeDetector, crop: CropConfig) 
     scores = []
     for frame in frames:
         gray = to_gray(frame.image)
-        boxes = detect_faces(gray, crop)[:1]
+        boxes = detect_faces(frame.image, crop)[:1]
         probability = detector.probabilities(gray, boxes)[0] if len(boxes) else None
         scores.append(
             {

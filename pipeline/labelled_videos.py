@@ -18,7 +18,6 @@ import pandas as pd
 
 from pipeline.config import CropConfig, Source
 from pipeline.datasets import read_dataset
-from pipeline.faces import to_gray
 from pipeline.fake_video import FakeDetector, frame_scores, video_score
 from pipeline.gender import GenderModel, video_gender
 from pipeline.video import Frame, VideoError, sample_frames
@@ -33,7 +32,7 @@ def read_videos(source: Source, raw: Path) -> pd.DataFrame:
 
 def video_gender_of(frames: list[Frame], model: GenderModel) -> dict:
     """A video's gender and mean confidence from the largest face of each sampled frame."""
-    faces = [model.faces(to_gray(frame.image), largest_only=True) for frame in frames]
+    faces = [model.faces(frame.image, largest_only=True) for frame in frames]
     return video_gender(faces, model.classes)
 
 

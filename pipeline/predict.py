@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from pipeline.config import Config, ServeConfig, load_config
-from pipeline.faces import read_gray
+from pipeline.faces import read_image, to_gray
 from pipeline.fake_video import FakeDetector
 from pipeline.gender import GenderModel
 from pipeline.images import OK, inspect_image
@@ -37,11 +37,12 @@ def fake_detector_for(model: str | None, cfg: Config) -> FakeDetector | None:
 def predict_file(predictor: GenderModel, path: str, max_pixels: int, fake: FakeDetector | None = None) -> dict:
     """One file's result: status ok (with faces), no_face, or skipped (with the reason)."""
     _, _, status = inspect_image(path, max_pixels)
-    gray = read_gray(path) if status == OK else None
-    if gray is None:
+    image = read_image(path) if status == OK else None
+    if image is None:
         reason = status if status != OK else "unreadable"
         return {"path": path, "status": "skipped", "reason": reason.replace("_", " "), "faces": []}
-    found = predictor.faces(gray)
+    gray = to_gray(image)
+    found = predictor.faces(image)
     faces = [face.as_dict() for face in found]
     if fake is not None:
         for face, probability in zip(faces, fake.probabilities(gray, [f.box for f in found]), strict=True):

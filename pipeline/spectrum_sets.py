@@ -164,7 +164,7 @@ def video_frame_table(cfg: Config, raw: Path, columns: list[str]) -> tuple[pd.Da
     ):
         for frame in frames:
             gray = to_gray(frame.image)
-            boxes = detect_faces(gray, cfg.crop)[:1]
+            boxes = detect_faces(frame.image, cfg.crop)[:1]
             regions.append(detector_input(gray, boxes[0], spectrum) if len(boxes) else None)
             rows.append(
                 {

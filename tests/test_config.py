@@ -104,6 +104,8 @@ BAD_VALUES = [
     ("crop.size", "big", "crop.size", "must be an integer, got 'big'"),
     ("crop.scale_factor", 1.0, "crop.scale_factor", "greater than 1"),
     ("crop.colour", "red", "crop.colour", "is not a setting of crop"),
+    ("crop.fallback", "dlib", "crop.fallback", "'mmod'"),
+    ("crop.fallback_side", 32, "crop.fallback_side", "at least 64"),
     ("features.blocks", ["eigen", "surf"], "features.blocks[1]", "'surf'"),
     ("features.blocks", [], "features.blocks", "at least 1"),
     ("features.eigen.whiten", "yes", "features.eigen.whiten", "true or false"),

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 
-from pipeline.config import CropConfig
-from pipeline.faces import CascadeError, crop_face, crop_largest_faces, detect_faces, load_cascade, read_gray
+from pipeline.config import CropConfig, load_config
+from pipeline.faces import (
+    CascadeError,
+    crop_face,
+    crop_largest_faces,
+    detect_faces,
+    load_cascade,
+    load_mmod,
+    mmod_faces,
+    read_gray,
+    read_image,
+)
+
+from helpers import REPO, extract_sample
 
 FAST = CropConfig(min_face=0.3, padding=0.25, detect_side=120)
 FULL = CropConfig(min_face=0.15, padding=0.25, detect_side=None)
@@ -109,3 +123,54 @@ def test_eye_alignment_measures_a_faces_tilt_and_levels_it(utk_sample):
     after = np.array([a for _, a in measured if a is not None])
     assert len(after) >= 5 and np.median(np.abs(after)) < 4
     assert eye_tilt(np.full((100, 100), 128, np.uint8), (10, 10, 80, 80), 20) is None  # no eyes: no tilt
+
+
+# The served detector: the cascade as params.yaml sets it, then dlib's CNN where the cascade finds nothing.
+SERVED = load_config(REPO / "params.yaml").crop
+CASCADE_ALONE = SERVED.model_copy(update={"fallback": None})
+
+
+@pytest.fixture(scope="module")
+def fairface_photos(tmp_path_factory, mirror) -> list[Path]:
+    """Every 40th FairFace photo (69): tight, often turned, in-the-wild faces, where the cascade misses most."""
+    root = tmp_path_factory.mktemp("fairface")
+    extract_sample(mirror / "fairface" / "fairface-val-2739.tar.gz", root, 40)
+    return sorted(root.rglob("*.jpg"))
+
+
+def test_the_cnn_fallback_finds_faces_the_cascade_misses(fairface_photos):
+    missed = [p for p in fairface_photos if len(detect_faces(read_image(str(p)), CASCADE_ALONE)) == 0]
+    assert len(missed) >= 5  # the cascade alone finds about 78% of FairFace's faces
+    found = [len(detect_faces(read_image(str(p)), SERVED)) > 0 for p in missed]
+    assert np.mean(found) >= 0.75, f"the fallback found {sum(found)} of {len(missed)} missed faces"
+
+
+def test_the_fallbacks_boxes_frame_a_face_as_the_cascades_do(fairface_photos):
+    overlaps = []
+    for path in fairface_photos[:12]:
+        image = read_image(str(path))
+        cascade, cnn = detect_faces(image, CASCADE_ALONE), mmod_faces(image, SERVED.fallback_side)
+        if len(cascade) == 1 and len(cnn) == 1:
+            overlaps.append(iou(cascade[0], cnn[0]))
+    assert len(overlaps) >= 5 and np.median(overlaps) > 0.7, overlaps
+
+
+def test_the_fallback_leaves_faces_the_cascade_found_as_they_were(utk_sample):
+    checked = 0
+    for path in utk_sample[:12]:
+        image = read_image(str(path))
+        cascade = detect_faces(image, CASCADE_ALONE)
+        if len(cascade):
+            np.testing.assert_array_equal(detect_faces(image, SERVED), cascade)
+            checked += 1
+    assert checked >= 8
+
+
+def test_a_missing_cnn_model_is_a_clear_error(monkeypatch):
+    load_mmod.cache_clear()
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    try:
+        with pytest.raises(CascadeError, match="face-recognition-models"):
+            load_mmod()
+    finally:
+        load_mmod.cache_clear()

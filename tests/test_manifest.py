@@ -44,10 +44,12 @@ def test_detection_metrics_per_source_and_group():
             "gender": ["male", "male", "female", "female", "female", "male"],
             "n_faces": [1, 0, 2, -1, 1, 1],
             "face_found": [True, False, True, False, True, True],
+            "detector": pd.array(["cascade", None, "mmod", None, "cascade", "cascade"], dtype="string"),
         }
     )
     metrics = detection_metrics(faces)
     assert metrics["detection_rate"] == {"lfw": 0.5, "utkface": 1.0}
+    assert metrics["found_by_fallback"] == {"lfw": 0.25, "utkface": 0.0}
     assert metrics["unreadable"] == {"lfw": 1, "utkface": 0} and metrics["multiple_faces"]["lfw"] == 1
     assert metrics["detection_rate_by_group"]["lfw"] == {"ethnicity": {}, "gender": {"female": 0.5, "male": 0.5}}
     assert metrics["detection_rate_by_group"]["utkface"]["ethnicity"] == {"African": 1.0, "Asian (East)": 1.0}

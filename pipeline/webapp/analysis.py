@@ -108,7 +108,7 @@ class Analyzer:
 
     def faces(self, image: np.ndarray) -> tuple[list[FacePrediction], list[dict]]:
         gray = to_gray(image)
-        found = self.gender.faces(gray)
+        found = self.gender.faces(image)
         scores = self.fake.scores(gray, [face.box for face in found])
         return found, [
             {
