@@ -160,6 +160,10 @@ class CropConfig(Section):
     detect_side: DetectSide | None = None
     # Search again on the histogram-equalized image when nothing is found (dark, low-contrast faces).
     equalize_fallback: Bool = False
+    # Where the cascade finds nothing: dlib's CNN face detector (MMOD) on the colour image shrunk so its
+    # longer side is fallback_side pixels (pipeline.faces.mmod_faces); null: the cascade alone.
+    fallback: Annotated[Literal["mmod"], AsGiven] | None = None
+    fallback_side: Annotated[Int, Field(ge=64, le=1024)] = 192
     # The gender model's input: the square of margin x the box's longer side, resized to size x size.
     margin: Annotated[Float, Field(ge=1, le=3)] = 1.0
     size: Annotated[Int, Field(ge=8)] = 100
@@ -290,6 +294,9 @@ class GenderConfig(Section):
     max_train_per_source: Annotated[Int, Field(ge=1)] | None = None
     # Each is refitted without its training faces and scored on its held-out part (cross-source figures).
     leave_one_out: Names = ()
+    # The model's answer for a face is the mean of its answers for the crop and for the crop's mirror image
+    # (pipeline.gender.MirrorAveraged), in the served model and in every figure the stages report.
+    mirror_average: Bool = False
 
 
 def _grid(grid: Any) -> Any:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from pipeline.config import CropConfig
-from pipeline.faces import detect_faces, face_input
+from pipeline.faces import detect_faces, face_input, to_gray
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,11 @@ class GenderModel:
         return [(self.classes[i], round(float(100 * p[i]), 2)) for i, p in zip(best, probabilities, strict=True)]
 
     def faces(
-        self, gray: np.ndarray, largest_only: bool = False, boxes: np.ndarray | None = None
+        self, image: np.ndarray, largest_only: bool = False, boxes: np.ndarray | None = None
     ) -> list[FacePrediction]:
-        """Every face found in a grayscale image (or at the given boxes), largest first."""
-        boxes = detect_faces(gray, self.crop) if boxes is None else boxes
+        """Every face found in a decoded image (gray, BGR or BGRA), or at the given boxes, largest first."""
+        boxes = detect_faces(image, self.crop) if boxes is None else boxes
+        gray = to_gray(image)
         if largest_only:
             boxes = boxes[:1]
         crops = np.array([face_input(gray, box, self.crop) for box in boxes]).reshape(len(boxes), self.size, self.size)
@@ -53,6 +55,28 @@ class GenderModel:
             FacePrediction(tuple(int(v) for v in box), gender, confidence)
             for box, (gender, confidence) in zip(boxes, self.predict_crops(crops), strict=True)
         ]
+
+
+class MirrorAveraged(ClassifierMixin, BaseEstimator):
+    """A fitted face classifier whose probabilities are the mean of its probabilities for each face crop and
+    for the crop's mirror image (gender.mirror_average). Input: flattened size x size crops, as the served
+    model's. A face and its mirror image are the same person: the answer no longer depends on which way
+    the face is turned."""
+
+    def __init__(self, estimator, size: int):
+        self.estimator, self.size = estimator, size
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return self.estimator.classes_
+
+    def predict_proba(self, X) -> np.ndarray:
+        X = np.asarray(X)
+        mirrored = X.reshape(len(X), self.size, self.size)[:, :, ::-1].reshape(len(X), -1)
+        return (self.estimator.predict_proba(X) + self.estimator.predict_proba(mirrored)) / 2
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
 def video_gender(frame_faces: list[list[FacePrediction]], classes: list[str]) -> dict:

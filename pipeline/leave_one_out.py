@@ -16,10 +16,18 @@ from pipeline.scoring import source_weights
 
 
 def gender_without(
-    source: str, table: pd.DataFrame, crops: np.ndarray, features: FeaturesConfig, estimator, seed: int, batch_size: int
+    source: str,
+    table: pd.DataFrame,
+    crops: np.ndarray,
+    features: FeaturesConfig,
+    estimator,
+    seed: int,
+    batch_size: int,
+    mirror_average: bool = False,
 ) -> dict:
     """The feature chain and the classifier refitted on the training faces of every other source,
-    scored on `source`'s held-out faces."""
+    scored on `source`'s held-out faces (with mirror_average, by the mean of the decisions for each face
+    and for its mirror image, as the served model's mean of probabilities)."""
     train = table[(table["role"] == "train") & (table["dataset"] != source)]
     test = table[(table["role"] == "test") & (table["dataset"] == source)]
     if test.empty or train["gender"].nunique() < 2:
@@ -28,7 +36,12 @@ def gender_without(
     train_crops = load_crops(crops, train["crop_index"].to_numpy())
     transformer = face_features(fit_to_sample(features, len(train)), size, seed).fit(train_crops)
     classifier = clone(estimator).fit(transformer.transform(train_crops), (train["gender"] == "male").to_numpy())
-    predicted = classifier.predict(transform_all(transformer, crops, test["crop_index"].to_numpy(), batch_size))
+    faces = test["crop_index"].to_numpy()
+    decision = classifier.decision_function(transform_all(transformer, crops, faces, batch_size))
+    if mirror_average:
+        mirrored = transform_all(transformer, crops, faces, batch_size, mirror=True)
+        decision = (decision + classifier.decision_function(mirrored)) / 2
+    predicted = decision > 0
     accuracy = float(np.mean(predicted == (test["gender"] == "male").to_numpy()))
     return {"n": int(len(test)), "n_train": int(len(train)), "accuracy": round(accuracy, 6)}
 

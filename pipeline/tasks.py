@@ -24,8 +24,9 @@ from sklearn.pipeline import Pipeline
 
 from pipeline.config import Config, SearchConfig
 from pipeline.fake_video import FakeDetector
+from pipeline.features.faces import transform_all
 from pipeline.features.spectrum import detector_columns, profile_of
-from pipeline.gender import GenderModel
+from pipeline.gender import GenderModel, MirrorAveraged
 from pipeline.gender_data import detection_rates
 from pipeline.labelled_videos import fake_videos, gender_videos, read_videos
 from pipeline.leave_one_out import fake_without, fake_without_clip, gender_without
@@ -57,9 +58,18 @@ class TaskData:
     search: SearchConfig
     weight: np.ndarray | None = None  # per training row
     groups: np.ndarray | None = None  # per training row: rows of one group stay on one side of every CV fold
+    mirror: np.ndarray | None = None  # per row: the features of its face's mirror image (gender.mirror_average)
 
     def features(self) -> np.ndarray:
         return self.table[self.columns].to_numpy()
+
+    def probability(self, model, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """p(class 1) for these rows; with mirror features, the mean for the face and its mirror image, as the
+        served model answers (pipeline.gender.MirrorAveraged)."""
+        proba = fake_probability(model, X[rows])
+        if self.mirror is not None:
+            proba = (proba + fake_probability(model, self.mirror[rows])) / 2
+        return proba
 
 
 @dataclass
@@ -106,7 +116,13 @@ def gender_task(cfg: Config) -> TaskData:
     columns = load_verified(require(EIGEN_TRANSFORMER))[1]["features"]
     y = (table["gender"] == TASKS["gender"].classes[1]).astype(int).to_numpy()
     role = table["role"]
-    return TaskData(table, columns, y, (role == "train").to_numpy(), (role == "test").to_numpy(), cfg.gender_search)
+    mirror = None
+    if cfg.gender.mirror_average:
+        transformer = load_verified(require(EIGEN_TRANSFORMER))[0]
+        crops = np.load(require(CROPS), mmap_mode="r")
+        mirror = transform_all(transformer, crops, table["crop_index"].to_numpy(), cfg.compute.batch_size, mirror=True)
+    train, test = (role == "train").to_numpy(), (role == "test").to_numpy()
+    return TaskData(table, columns, y, train, test, cfg.gender_search, mirror=mirror)
 
 
 def tune(task: str, data: TaskData, X: np.ndarray, seed: int, n_jobs: int) -> Tuned:
@@ -122,7 +138,7 @@ def tune(task: str, data: TaskData, X: np.ndarray, seed: int, n_jobs: int) -> Tu
         int(train.sum()),
     )
     model = calibrated_fit(result.estimator(), X[train], y[train], search_cfg, seed, n_jobs, data.weight, data.groups)
-    proba = fake_probability(model, X[test])
+    proba = data.probability(model, X, test)
     test_metrics = evaluate(y[test], proba)
 
     candidates = {}
@@ -136,7 +152,7 @@ def tune(task: str, data: TaskData, X: np.ndarray, seed: int, n_jobs: int) -> Tu
         )
         candidates[name] = {
             "cv_score": float(search.best_score_),
-            "test_accuracy": evaluate(y[test], fake_probability(fitted, X[test]))["accuracy"],
+            "test_accuracy": evaluate(y[test], data.probability(fitted, X, test))["accuracy"],
         }
     metrics = {
         "cv": {
@@ -146,7 +162,7 @@ def tune(task: str, data: TaskData, X: np.ndarray, seed: int, n_jobs: int) -> Tu
             "searched_rows": result.searched_rows,
             "strategy": search_cfg.strategy,
         },
-        "train": evaluate(y[train], fake_probability(model, X[train])),
+        "train": evaluate(y[train], data.probability(model, X, train)),
         "test": test_metrics,
         "candidates": candidates,
         "n": {"train": int(train.sum()), "test": int(test.sum())},
@@ -158,7 +174,7 @@ def gender_extras(cfg: Config, data: TaskData, tuned: Tuned, X: np.ndarray) -> d
     """Per-source held-out figures with detection rates, the ethnic gaps, leave-one-source-out accuracies."""
     model, estimator = tuned.model, tuned.result.estimator()
     test = data.table[data.test]
-    predicted = model.predict(test[data.columns].to_numpy())
+    predicted = (tuned.proba >= 0.5).astype(int)
     detection = detection_rates(pd.read_parquet(require(FACES)), cfg.gender)
     by_ethnicity = accuracy_by(test, "ethnicity", data.y[data.test], predicted)
     extras = {
@@ -171,19 +187,25 @@ def gender_extras(cfg: Config, data: TaskData, tuned: Tuned, X: np.ndarray) -> d
         "cross_dataset": {},
         "leave_one_out": {},
     }
-    cross = data.table[data.table["role"] == "cross"]
-    for dataset, rows in cross.groupby("dataset", sort=True):
-        y = (rows["gender"] == TASKS["gender"].classes[1]).astype(int).to_numpy()
+    for dataset in sorted(data.table.loc[data.table["role"] == "cross", "dataset"].unique()):
+        rows = ((data.table["role"] == "cross") & (data.table["dataset"] == dataset)).to_numpy()
         extras["cross_dataset"][str(dataset)] = {
-            **evaluate(y, model.predict_proba(rows[data.columns].to_numpy())[:, 1]),
-            "n": int(len(rows)),
+            **evaluate(data.y[rows], data.probability(model, X, rows)),
+            "n": int(rows.sum()),
             **detection.get(str(dataset), {}),
         }
     crops = np.load(require(CROPS), mmap_mode="r")
     for source in cfg.gender.leave_one_out:
         log.info("leave-one-out: refitting without %s", source)
         extras["leave_one_out"][source] = gender_without(
-            source, data.table, crops, cfg.features, estimator, cfg.seed, cfg.compute.batch_size
+            source,
+            data.table,
+            crops,
+            cfg.features,
+            estimator,
+            cfg.seed,
+            cfg.compute.batch_size,
+            cfg.gender.mirror_average,
         )
     return extras
 
@@ -236,6 +258,8 @@ def served_gender(cfg: Config, data: TaskData, tuned: Tuned, X: np.ndarray, info
     # The served model starts from the face crop: the fitted features, then the classifier.
     transformer, record = load_verified(EIGEN_TRANSFORMER)
     served = Pipeline([("features", transformer), ("classifier", tuned.model)])
+    if cfg.gender.mirror_average:
+        served = MirrorAveraged(served, record["input_size"])
     info = info | {
         "input": "face crop",
         "input_size": record["input_size"],

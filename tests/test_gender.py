@@ -380,3 +380,27 @@ def test_utkface_tables_real_and_swapped_faces_of_the_same_targets(trained):
         assert len(faces) == row.faces and faces[0]["confidence"] == row.confidence
     assert (trained / "metrics" / "figures" / "face_swaps.png").stat().st_size > 0
     assert "| African | men |" in (trained / "metrics" / "tables.md").read_text()
+
+
+def test_a_mirror_averaged_model_answers_a_face_and_its_mirror_alike(utk_sample):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from pipeline.config import CropConfig
+    from pipeline.faces import crop_largest_faces
+    from pipeline.gender import MirrorAveraged
+
+    batch = crop_largest_faces([str(p) for p in utk_sample], CropConfig(min_face=0.3, padding=0.25, detect_side=120))
+    found = batch.n_faces > 0
+    X = batch.crops[found].reshape(int(found.sum()), -1)
+    y = np.array([int(p.name.split("_")[1]) for p in np.array(utk_sample)[found]])  # UTKFace: 0 male, 1 female
+    features = FeaturesConfig(blocks=("hog",), hog=HogConfig(n_components=20))
+    plain = Pipeline([("features", face_features(features, 100, 0)), ("clf", LogisticRegression(max_iter=500))])
+    plain.fit(X, y)
+    model = MirrorAveraged(plain, 100)
+    mirrored = batch.crops[found][:, :, ::-1].reshape(len(X), -1)
+
+    np.testing.assert_allclose(model.predict_proba(X), model.predict_proba(mirrored))
+    np.testing.assert_allclose(model.predict_proba(X), (plain.predict_proba(X) + plain.predict_proba(mirrored)) / 2)
+    assert not np.allclose(plain.predict_proba(X), plain.predict_proba(mirrored))  # the plain model is not symmetric
+    np.testing.assert_array_equal(model.predict(X), model.classes_[model.predict_proba(X).argmax(axis=1)])

@@ -96,3 +96,20 @@ def test_the_web_api_answers_as_the_stages_did(trained, stage_answers, tmp_path)
         )
         assert response.status_code == 200, response.get_json()
         assert_same(answer, largest(response.get_json()["faces"]))
+
+
+def test_the_stages_held_out_figures_are_the_served_models(trained):
+    """metrics/gender.json's held-out accuracy per source is the served model's on the same crops (with the
+    mirror average that `gender.mirror_average` adds), not a figure of some other model or input."""
+    faces = pd.read_parquet(trained / "data" / "features" / "eigen" / "features.parquet")
+    heldout = faces[faces["role"] == "test"]
+    crops = np.load(trained / "data" / "crops" / "crops.npy")
+    served = joblib.load(trained / "data" / "models" / "gender.joblib")
+    assert type(served).__name__ == "MirrorAveraged"  # the default configuration serves the mirror average
+    proba = served.predict_proba(crops[heldout["crop_index"].to_numpy()].reshape(len(heldout), -1))
+    right = (proba[:, 1] >= 0.5) == (heldout["gender"] == "male").to_numpy()
+    reported = json.loads((trained / "metrics" / "gender.json").read_text())["heldout"]
+    assert set(reported) == set(heldout["dataset"])
+    for dataset, rows in heldout.groupby("dataset"):
+        accuracy = right[heldout.index.get_indexer(rows.index)].mean()
+        assert reported[dataset]["accuracy"] == pytest.approx(accuracy, abs=1e-6), dataset

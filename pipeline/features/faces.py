@@ -240,16 +240,19 @@ def fit_to_sample(features: FeaturesConfig, n_train: int) -> FeaturesConfig:
     return features.model_copy(update=updates)
 
 
-def load_crops(crops: np.ndarray, indices: np.ndarray) -> np.ndarray:
-    """The crops at `indices`, flattened to one row of pixels each."""
-    return np.asarray(crops[np.asarray(indices)]).reshape(len(indices), -1)
+def load_crops(crops: np.ndarray, indices: np.ndarray, mirror: bool = False) -> np.ndarray:
+    """The crops at `indices` (or their mirror images), flattened to one row of pixels each."""
+    chosen = np.asarray(crops[np.asarray(indices)])
+    return (chosen[:, :, ::-1] if mirror else chosen).reshape(len(indices), -1)
 
 
-def transform_all(transformer, crops: np.ndarray, indices: np.ndarray, batch_size: int) -> np.ndarray:
-    """Features of every listed crop, a batch at a time so memory stays flat."""
+def transform_all(
+    transformer, crops: np.ndarray, indices: np.ndarray, batch_size: int, mirror: bool = False
+) -> np.ndarray:
+    """Features of every listed crop (or of its mirror image), a batch at a time so memory stays flat."""
     indices = np.asarray(indices)
     parts = [
-        transformer.transform(load_crops(crops, indices[start : start + batch_size]))
+        transformer.transform(load_crops(crops, indices[start : start + batch_size], mirror))
         for start in range(0, len(indices), batch_size)
     ]
     return np.concatenate(parts)
