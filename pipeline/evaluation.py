@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 
 from pipeline.gender import FacePrediction
 
@@ -77,9 +79,9 @@ def video_result(summary: dict) -> dict:
     }
 
 
-def evaluate_items(items: pd.DataFrame, predict: Callable[[pd.Series], dict]) -> pd.DataFrame:
-    """Each item's result; `predict` raises OSError/ValueError-like errors for unreadable items,
-    which are recorded as skipped with the reason, never fatal."""
+def item_results(items: pd.DataFrame, predict: Callable[[pd.Series], dict]) -> list[dict]:
+    """Each item's row and result, in order; an item `predict` cannot read is skipped with the reason."""
+    cv2.setNumThreads(1)  # parallelism comes from the workers, not from OpenCV's threads
     results = []
     for _, item in items.iterrows():
         try:
@@ -87,6 +89,19 @@ def evaluate_items(items: pd.DataFrame, predict: Callable[[pd.Series], dict]) ->
         except (OSError, ValueError, RuntimeError) as error:
             result = {"status": "skipped", "faces": 0, "predicted": None, "confidence": None, "reason": str(error)}
         results.append({**item.to_dict(), **result})
+    return results
+
+
+def evaluate_items(items: pd.DataFrame, predict: Callable[[pd.Series], dict], n_jobs: int = 1) -> pd.DataFrame:
+    """Each item's result; `predict` raises OSError/ValueError-like errors for unreadable items,
+    which are recorded as skipped with the reason, never fatal. With n_jobs != 1 the items are
+    scored in contiguous chunks by joblib's workers; the rows keep the items' order."""
+    if n_jobs == 1 or len(items) < 2:
+        results = item_results(items, predict)
+    else:
+        chunks = [items.iloc[rows] for rows in np.array_split(np.arange(len(items)), 8) if len(rows)]
+        parts = Parallel(n_jobs=n_jobs)(delayed(item_results)(chunk, predict) for chunk in chunks)
+        results = [row for part in parts for row in part]
     columns = ["status", "faces", "predicted", "confidence", "frames", "reason", "face_predictions"]
     frame = pd.DataFrame(results)
     for column in columns:

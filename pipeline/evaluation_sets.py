@@ -163,10 +163,16 @@ def swap_examples(swaps: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray, np.
 
 
 def score_table(
-    name: str, source: TableSource, items: pd.DataFrame, predict: Callable[[pd.Series], dict], ethnicities
+    name: str,
+    source: TableSource,
+    items: pd.DataFrame,
+    predict: Callable[[pd.Series], dict],
+    ethnicities,
+    n_jobs: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """One table's per-item results, its per-cell table and its part of evaluation.json."""
-    results = evaluate_items(items, predict).assign(table=name)
+    """One table's per-item results (scored by n_jobs workers), its per-cell table and its part of
+    evaluation.json."""
+    results = evaluate_items(items, predict, n_jobs).assign(table=name)
     table = cell_table(results, list(ethnicities), GENDERS)
     summary = {"source": source.source, "type": source.type, **table_summary(results, table)}
     log.info(

@@ -195,9 +195,11 @@ def gender_extras(cfg: Config, data: TaskData, tuned: Tuned, X: np.ndarray) -> d
             **detection.get(str(dataset), {}),
         }
     crops = np.load(require(CROPS), mmap_mode="r")
-    for source in cfg.gender.leave_one_out:
-        log.info("leave-one-out: refitting without %s", source)
-        extras["leave_one_out"][source] = gender_without(
+    if cfg.gender.leave_one_out:
+        log.info("leave-one-out: refitting without %s", ", ".join(cfg.gender.leave_one_out))
+    # The refits are independent single-core fits: run them side by side.
+    refits = [
+        delayed(gender_without)(
             source,
             data.table,
             crops,
@@ -207,6 +209,11 @@ def gender_extras(cfg: Config, data: TaskData, tuned: Tuned, X: np.ndarray) -> d
             cfg.compute.batch_size,
             cfg.gender.mirror_average,
         )
+        for source in cfg.gender.leave_one_out
+    ]
+    extras["leave_one_out"] = dict(
+        zip(cfg.gender.leave_one_out, Parallel(n_jobs=cfg.compute.n_jobs)(refits), strict=True)
+    )
     return extras
 
 

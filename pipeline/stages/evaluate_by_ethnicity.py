@@ -70,7 +70,9 @@ def evaluate_by_ethnicity(cfg: Config, run: StageRun) -> None:
     tables, summaries, all_results = {}, {}, []
     for name, source in (("table1", evaluation.table1), ("table2", evaluation.table2)):
         items = table_items(source, evaluation, cfg.seed, features, fakeavceleb_root)
-        results, tables[name], summaries[name] = score_table(name, source, items, predict, evaluation.ethnicities)
+        results, tables[name], summaries[name] = score_table(
+            name, source, items, predict, evaluation.ethnicities, cfg.compute.n_jobs
+        )
         all_results.append(results)
 
     items = pd.concat(all_results, ignore_index=True).reindex(columns=ITEM_COLUMNS)
