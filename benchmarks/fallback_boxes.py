@@ -64,7 +64,7 @@ def main() -> None:
     faces = faces[faces["media"] == "image"]
     # The cascade's own misses: with the fallback on, a face found by it is not one the cascade found.
     if "detector" in faces:
-        cascade_found = faces["detector"] == "cascade"
+        cascade_found = faces["detector"].eq("cascade").fillna(False).astype(bool)  # NA: no detector found one
     else:
         cascade_found = faces["face_found"]
     missed = faces[~cascade_found].groupby("dataset").head(args.missed)

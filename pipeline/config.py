@@ -163,7 +163,9 @@ class CropConfig(Section):
     # Where the cascade finds nothing: dlib's CNN face detector (MMOD) on the colour image shrunk so its
     # longer side is fallback_side pixels (pipeline.faces.mmod_faces); null: the cascade alone.
     fallback: Annotated[Literal["mmod"], AsGiven] | None = None
-    fallback_side: Annotated[Int, Field(ge=64, le=1024)] = 192
+    # At most 256: the CNN's time grows with the pixels (0.17 s at 192 px), and a video's frames without a
+    # cascade face each pay it within the web app's analysis budget (serve.max_analysis_s).
+    fallback_side: Annotated[Int, Field(ge=64, le=256)] = 192
     # The gender model's input: the square of margin x the box's longer side, resized to size x size.
     margin: Annotated[Float, Field(ge=1, le=3)] = 1.0
     size: Annotated[Int, Field(ge=8)] = 100

@@ -9,6 +9,9 @@ crop is cut from the full-resolution image.
 from __future__ import annotations
 
 import importlib.util
+import logging
+import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -102,6 +105,16 @@ def find_faces(image: np.ndarray, crop: CropConfig) -> tuple[np.ndarray, str | N
 MMOD_TO_HAAR_WIDTH = 1.17
 MMOD_TO_HAAR_SHIFT = (0.02, -0.015)
 MMOD_MODEL = "mmod_human_face_detector.dat"
+# dlib's CNN raises on slivers (a 192x3 image), and a model that raised once was seen to answer nonsense
+# afterwards; no face it finds is smaller than this, so a shorter side under it is not searched at all.
+MMOD_MIN_SIDE = 32
+# One call at a time into a process's model: dlib releases the GIL, and Dask's workers run threads.
+MMOD_LOCK = threading.Lock()
+# The process that ran the CNN. dlib's thread pool does not survive a fork: a child forked from a process
+# that ran it hangs in its first call (measured), so that call raises instead. Forking after load_mmod()
+# alone is safe (the web app's workers load it, and only their analysis children run it).
+_mmod_ran_in: int | None = None
+log = logging.getLogger("genrec")
 
 
 @lru_cache(maxsize=1)
@@ -147,7 +160,22 @@ def mmod_faces(image: np.ndarray, side: int) -> np.ndarray:
     scale = min(1.0, side / max(rgb.shape[:2]))
     if scale < 1.0:
         rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    found = load_mmod()(np.ascontiguousarray(rgb), 0)  # 0: no upsampling
+    if min(rgb.shape[:2]) < MMOD_MIN_SIDE:
+        return np.zeros((0, 4), dtype=np.float64)
+    global _mmod_ran_in
+    if _mmod_ran_in not in (None, os.getpid()):
+        raise CascadeError(
+            "dlib's face detector ran in this process's parent before it forked, and would hang here: "
+            "load it (pipeline.faces.load_mmod) before forking, never run it"
+        )
+    with MMOD_LOCK:
+        _mmod_ran_in = os.getpid()
+        try:
+            found = load_mmod()(np.ascontiguousarray(rgb), 0)  # 0: no upsampling
+        except RuntimeError as error:
+            load_mmod.cache_clear()  # never reuse a model that failed: the next call loads it afresh
+            log.warning("dlib's face detector failed on a %dx%d image (no face): %s", *rgb.shape[1::-1], error)
+            return np.zeros((0, 4), dtype=np.float64)
     return mmod_boxes_as_haar([hit.rect for hit in found], scale)
 
 

@@ -26,8 +26,9 @@ def gender_without(
     mirror_average: bool = False,
 ) -> dict:
     """The feature chain and the classifier refitted on the training faces of every other source,
-    scored on `source`'s held-out faces (with mirror_average, by the mean of the decisions for each face
-    and for its mirror image, as the served model's mean of probabilities)."""
+    scored on `source`'s held-out faces by the refit's own decision (uncalibrated, as before the mirror
+    average); with mirror_average, by the mean of its decisions for each face and for its mirror image, the
+    counterpart of the served model's mean of calibrated probabilities."""
     train = table[(table["role"] == "train") & (table["dataset"] != source)]
     test = table[(table["role"] == "test") & (table["dataset"] == source)]
     if test.empty or train["gender"].nunique() < 2:

@@ -134,3 +134,19 @@ def test_evaluate_items_records_a_failing_item_as_skipped_with_its_reason():
     assert out["status"].tolist() == ["ok", "skipped"]
     assert out.loc[1, "reason"] == "cannot read image b.jpg" and out.loc[0, "confidence"] == 75.0
     assert {"frames", "face_predictions"} <= set(out.columns)
+
+
+def test_evaluate_items_on_two_workers_keeps_the_items_order():
+    items = pd.DataFrame(
+        {"path": [f"{i}.jpg" for i in range(21)], "ethnicity": ["African"] * 21, "gender": ["male"] * 21}
+    )
+
+    def predict(item):
+        index = int(item["path"].split(".")[0])
+        if index % 5 == 4:
+            raise ValueError(f"cannot read image {item['path']}")
+        return item_result([FacePrediction((0, 0, 10, 10), "male", 50.0 + index)])
+
+    alone, shared = evaluate_items(items, predict), evaluate_items(items, predict, n_jobs=2)
+    pd.testing.assert_frame_equal(alone, shared)
+    assert shared["confidence"].tolist()[:4] == [50.0, 51.0, 52.0, 53.0] and shared.loc[4, "status"] == "skipped"

@@ -174,3 +174,13 @@ def test_a_missing_cnn_model_is_a_clear_error(monkeypatch):
             load_mmod()
     finally:
         load_mmod.cache_clear()
+
+
+def test_a_sliver_is_not_searched_and_leaves_the_cnn_sound(fairface_photos):
+    missed = next(p for p in fairface_photos if len(detect_faces(read_image(str(p)), CASCADE_ALONE)) == 0)
+    before = detect_faces(read_image(str(missed)), SERVED)
+    # 1024x16 passes the upload checks; shrunk to 192 px it is 192x3, on which dlib's CNN raises.
+    sliver = np.full((16, 1024, 3), 128, np.uint8)
+    assert len(mmod_faces(sliver, SERVED.fallback_side)) == 0
+    np.testing.assert_array_equal(detect_faces(read_image(str(missed)), SERVED), before)
+    assert len(detect_faces(np.full((192, 192, 3), 128, np.uint8), SERVED)) == 0

@@ -37,7 +37,7 @@ def test_a_videos_gender_comes_from_the_largest_face_of_each_frame(clip, model):
     summary = video_gender_of(frames, model)
     assert summary["frames"] == 2 and summary["frames_with_face"] == 2
     assert summary["gender"] in ("female", "male") and 50 <= summary["confidence"] <= 100
-    largest = [model.faces(frame.image[..., 1], largest_only=True) for frame in frames]
+    largest = [model.faces(frame.image, largest_only=True) for frame in frames]
     assert all(len(found) == 1 for found in largest)
 
 

@@ -25,6 +25,7 @@ from flask import Flask, Request, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from pipeline.config import Config, ServeConfig, load_config
+from pipeline.faces import detect_faces, load_mmod
 from pipeline.model_store import fake_detector, gender_model, load_model
 from pipeline.tracking import project_root
 from pipeline.webapp.analysis import Analyzer, UploadError, upload_kind
@@ -75,9 +76,13 @@ def fake_validation(record: dict) -> dict | None:
 
 
 def warm_up(analyzer: Analyzer) -> None:
-    """Load the cascade and run each model once in the worker, so every forked analysis starts warm
-    (what this caches is one small entry per cache: the worker's caches stay bounded)."""
-    analyzer.faces(np.full((240, 320, 3), 128, np.uint8))
+    """Load the detectors and run each model once in the worker, so every forked analysis starts warm
+    (what this caches is one small entry per cache: the worker's caches stay bounded). dlib's CNN is loaded,
+    never run: a process that ran it forks children that hang in it (pipeline.faces.mmod_faces)."""
+    crop = analyzer.gender.crop
+    detect_faces(np.full((240, 320, 3), 128, np.uint8), crop.model_copy(update={"fallback": None}))
+    if crop.fallback == "mmod":
+        load_mmod()
     analyzer.gender.predict_crops(np.zeros((1, analyzer.gender.size, analyzer.gender.size)))
     analyzer.fake.probabilities(np.full((240, 320), 128, np.uint8), [(100, 60, 120, 120)])
 
