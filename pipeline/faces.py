@@ -111,8 +111,9 @@ MMOD_MIN_SIDE = 32
 # One call at a time into a process's model: dlib releases the GIL, and Dask's workers run threads.
 MMOD_LOCK = threading.Lock()
 # The process that ran the CNN. dlib's thread pool does not survive a fork: a child forked from a process
-# that ran it hangs in its first call (measured), so that call raises instead. Forking after load_mmod()
-# alone is safe (the web app's workers load it, and only their analysis children run it).
+# that ran it hangs in its first call (measured), so there the fallback is skipped with a warning and the
+# cascade's answer stands. Forking after load_mmod() alone is safe: the web app's workers load it and only
+# their analysis children run it, so a served analysis never meets this (a test checks the warm-up).
 _mmod_ran_in: int | None = None
 log = logging.getLogger("genrec")
 
@@ -164,10 +165,11 @@ def mmod_faces(image: np.ndarray, side: int) -> np.ndarray:
         return np.zeros((0, 4), dtype=np.float64)
     global _mmod_ran_in
     if _mmod_ran_in not in (None, os.getpid()):
-        raise CascadeError(
-            "dlib's face detector ran in this process's parent before it forked, and would hang here: "
-            "load it (pipeline.faces.load_mmod) before forking, never run it"
+        log.warning(
+            "dlib's face detector ran in this process's parent before it forked and would hang here: "
+            "skipped (load it with pipeline.faces.load_mmod before forking, never run it)"
         )
+        return np.zeros((0, 4), dtype=np.float64)
     with MMOD_LOCK:
         _mmod_ran_in = os.getpid()
         try:

@@ -284,3 +284,23 @@ def test_a_person_uploads_a_photo_in_a_real_browser_and_reads_the_result(server,
     finally:
         browser.quit()
     assert files_left(uploads) == []
+
+
+def warm_worker_state(params: dict) -> tuple[int | None, int]:
+    """In a fresh process: build the app (which warms the models up) and report whether dlib's CNN ran and
+    whether it was loaded."""
+    import pipeline.faces
+    from pipeline.webapp import create_app
+
+    create_app(config_from_dict(params))
+    return pipeline.faces._mmod_ran_in, pipeline.faces.load_mmod.cache_info().currsize
+
+
+def test_the_warm_up_loads_the_cnn_but_never_runs_it(trained, uploads):
+    """A worker that ran dlib's CNN would fork analysis children that hang in it (pipeline.faces)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        ran_in, loaded = pool.submit(warm_worker_state, serve_params(trained, uploads)).result(timeout=120)
+    assert ran_in is None and loaded == 1
