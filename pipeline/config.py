@@ -411,7 +411,7 @@ class ServeConfig(Section):
     # the header timeout and the sweep period.
     max_analysis_s: Positive = 10.0
     max_analysis_mb: Annotated[Int, Field(ge=64)] = 768
-    max_rss_mb: Annotated[Int, Field(ge=64)] = 1024
+    max_rss_mb: Annotated[Int, Field(ge=64)] = 1056
     working_side: Annotated[Int, Field(ge=64)] = 1024
     max_pixels: Annotated[Int, Field(ge=1)] = MAX_PIXELS
     max_frame_pixels: Annotated[Int, Field(ge=1)] = 8_912_896

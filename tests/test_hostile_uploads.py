@@ -36,7 +36,7 @@ from helpers import free_port, trained_params
 
 BUDGET_S = 8.0
 ANALYSIS_MB = 768
-RSS_MB = 1024
+RSS_MB = 1056
 
 
 def serve_params(trained: Path, uploads: Path, **serve) -> dict:
