@@ -181,21 +181,25 @@ def fallback(fairface_photos, utk_sample) -> dict:
         return job.result(timeout=300)
 
 
+@pytest.mark.slow  # a spawned process runs the CNN on 69 FairFace photos (~12 s)
 def test_the_cnn_fallback_finds_faces_the_cascade_misses(fallback):
     assert fallback["missed"] >= 5  # the cascade alone finds about 78% of FairFace's faces
     found = fallback["found"]
     assert np.mean(found) >= 0.75, f"the fallback found {sum(found)} of {len(found)} missed faces"
 
 
+@pytest.mark.slow  # a spawned process runs the CNN on 69 FairFace photos (~12 s)
 def test_the_fallbacks_boxes_frame_a_face_as_the_cascades_do(fallback):
     overlaps = fallback["overlaps"]
     assert len(overlaps) >= 5 and np.median(overlaps) > 0.7, overlaps
 
 
+@pytest.mark.slow  # a spawned process runs the CNN on 69 FairFace photos (~12 s)
 def test_the_fallback_leaves_faces_the_cascade_found_as_they_were(fallback):
     assert len(fallback["unchanged"]) >= 8 and all(fallback["unchanged"])
 
 
+@pytest.mark.slow  # a spawned process runs the CNN on 69 FairFace photos (~12 s)
 def test_a_sliver_is_not_searched_and_leaves_the_cnn_sound(fallback):
     assert fallback["sliver"] == 0 and fallback["same_after_sliver"] and fallback["blank"] == 0
 

@@ -38,6 +38,7 @@ def small_params() -> dict:
     # The cascade on smaller images (LFW's 250 px photos dominate its time): these tests check the stages'
     # bookkeeping; the detector at its own settings is tests/test_faces.py's.
     params["crop"]["detect_side"] = 160
+    params["crop"]["fallback"] = None  # dlib's CNN: ~0.2 s a missed face; tests/test_faces.py checks it
     params["spectrum"]["max_per_source"] = 25  # per data set and split
     # A few components: randomized PCA is the slow part on tiny data (fit_to_sample is tested on its own).
     params["features"]["eigen"] |= {"n_components": 10, "curve_components": 20}
