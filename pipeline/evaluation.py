@@ -81,7 +81,6 @@ def video_result(summary: dict) -> dict:
 
 def item_results(items: pd.DataFrame, predict: Callable[[pd.Series], dict]) -> list[dict]:
     """Each item's row and result, in order; an item `predict` cannot read is skipped with the reason."""
-    cv2.setNumThreads(1)  # parallelism comes from the workers, not from OpenCV's threads
     results = []
     for _, item in items.iterrows():
         try:
@@ -92,6 +91,13 @@ def item_results(items: pd.DataFrame, predict: Callable[[pd.Series], dict]) -> l
     return results
 
 
+def worker_item_results(items: pd.DataFrame, predict: Callable[[pd.Series], dict]) -> list[dict]:
+    """item_results in a joblib worker: parallelism comes from the workers, not from OpenCV's threads (set
+    here, so the calling process keeps its own OpenCV threading)."""
+    cv2.setNumThreads(1)
+    return item_results(items, predict)
+
+
 def evaluate_items(items: pd.DataFrame, predict: Callable[[pd.Series], dict], n_jobs: int = 1) -> pd.DataFrame:
     """Each item's result; `predict` raises OSError/ValueError-like errors for unreadable items,
     which are recorded as skipped with the reason, never fatal. With n_jobs != 1 the items are
@@ -100,7 +106,7 @@ def evaluate_items(items: pd.DataFrame, predict: Callable[[pd.Series], dict], n_
         results = item_results(items, predict)
     else:
         chunks = [items.iloc[rows] for rows in np.array_split(np.arange(len(items)), 8) if len(rows)]
-        parts = Parallel(n_jobs=n_jobs)(delayed(item_results)(chunk, predict) for chunk in chunks)
+        parts = Parallel(n_jobs=n_jobs)(delayed(worker_item_results)(chunk, predict) for chunk in chunks)
         results = [row for part in parts for row in part]
     columns = ["status", "faces", "predicted", "confidence", "frames", "reason", "face_predictions"]
     frame = pd.DataFrame(results)

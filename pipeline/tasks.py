@@ -113,12 +113,12 @@ def frame_groups(rows: pd.DataFrame, cfg: Config) -> np.ndarray | None:
 
 def gender_task(cfg: Config) -> TaskData:
     table = pd.read_parquet(require(EIGEN_FEATURES))
-    columns = load_verified(require(EIGEN_TRANSFORMER))[1]["features"]
+    transformer, record = load_verified(require(EIGEN_TRANSFORMER))
+    columns = record["features"]
     y = (table["gender"] == TASKS["gender"].classes[1]).astype(int).to_numpy()
     role = table["role"]
     mirror = None
     if cfg.gender.mirror_average:
-        transformer = load_verified(require(EIGEN_TRANSFORMER))[0]
         crops = np.load(require(CROPS), mmap_mode="r")
         mirror = transform_all(transformer, crops, table["crop_index"].to_numpy(), cfg.compute.batch_size, mirror=True)
     train, test = (role == "train").to_numpy(), (role == "test").to_numpy()
