@@ -48,14 +48,14 @@ lint: setup
 
 # Opens MLflow on genrec's runs: the team's server when MLFLOW_TRACKING_URI is set, else ./mlflow.db.
 ui: setup
-	python -m pipeline.services ui
+	python -m pipeline.tracking.services ui
 
 # A team's services on loopback, data in .services/: SeaweedFS (S3) and an MLflow server storing its artifacts there.
 services: setup
-	python -m pipeline.services start
+	python -m pipeline.tracking.services start
 
 services-stop: setup
-	python -m pipeline.services stop
+	python -m pipeline.tracking.services stop
 
 serve: setup
 	genrec serve

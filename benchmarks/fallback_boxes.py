@@ -6,7 +6,7 @@ Reads haar-crop's table (data/crops/faces.parquet, built with params.yaml's crop
    `fallback_side`s, with the time per photo (this chose fallback_side).
 2. The map from an MMOD box to the cascade's box around the same face: on photos where each detector
    finds exactly one face, the medians of the cascade's width over MMOD's, and of the shift of the
-   centres in MMOD widths (pipeline.faces.MMOD_TO_HAAR_WIDTH and MMOD_TO_HAAR_SHIFT).
+   centres in MMOD widths (pipeline.faces.detection.MMOD_TO_HAAR_WIDTH and MMOD_TO_HAAR_SHIFT).
 
     python benchmarks/fallback_boxes.py [--missed 200] [--per-set 60]
 """
@@ -18,7 +18,8 @@ import time
 
 import pandas as pd
 
-from pipeline.faces import MMOD_TO_HAAR_SHIFT, MMOD_TO_HAAR_WIDTH, mmod_faces, read_image
+from pipeline.data.images import read_image
+from pipeline.faces.detection import MMOD_TO_HAAR_SHIFT, MMOD_TO_HAAR_WIDTH, mmod_faces
 
 SIDES = (160, 192, 224)
 

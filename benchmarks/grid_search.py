@@ -6,9 +6,9 @@ UTKFace faces of the training split, 50 eigenfaces of min-max scaled crops).
 
 - naive: GridSearchCV(SVC(), the paper's 168-point grid), stratified 5-fold, one core
   (the paper's call: coef0 is searched for rbf too, where it does nothing);
-- genrec: pipeline.models.search_candidates with conf/models/gender/paper.yaml
+- genrec: pipeline.training.search.search_candidates with conf/models/gender/paper.yaml
   (126 distinct candidates, all cores), once per strategy: grid (every candidate on every fold), race
-  (pipeline.racing: every candidate on fold 1, then only those within 3 standard errors of the leader,
+  (pipeline.training.racing: every candidate on fold 1, then only those within 3 standard errors of the leader,
   longest fits first), and optionally halving (HalvingGridSearchCV).
 
 Prints each time, best parameters and CV score, and the speed-up over naive.
@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.config import compose, config_from_dict  # noqa: E402
-from pipeline.features.faces import face_features, load_crops  # noqa: E402
-from pipeline.gender_data import gender_faces, select_training  # noqa: E402
-from pipeline.models import search_candidates  # noqa: E402
+from pipeline.gender.features import face_features, load_crops  # noqa: E402
+from pipeline.gender.selection import gender_faces, select_training  # noqa: E402
+from pipeline.training.search import search_candidates  # noqa: E402
 
 PAPER_GRID = {  # as the paper wrote it: 7 x 2 x 6 x 2 = 168 points
     "C": [1, 10, 20, 30, 40, 50, 100],

@@ -25,7 +25,8 @@ import joblib
 import numpy as np
 
 from pipeline.config import ComputeConfig, load_config
-from pipeline.faces import crop_largest_faces, load_cascade
+from pipeline.faces.crops import crop_largest_faces
+from pipeline.faces.detection import load_cascade
 from pipeline.parallel import compute_backend, map_batches
 
 REPO = Path(__file__).resolve().parents[1]

@@ -123,7 +123,7 @@ def in_process_median(project: Path, params_file: Path, photo: bytes, repeats: i
     from threadpoolctl import threadpool_limits
 
     from pipeline.config import load_config
-    from pipeline.webapp import load_analyzer, warm_up
+    from pipeline.serving.webapp import load_analyzer, warm_up
 
     cv2.setNumThreads(1)
     analyzer, _ = load_analyzer(load_config(params_file))

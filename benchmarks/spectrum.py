@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from pipeline.config import ComputeConfig  # noqa: E402
-from pipeline.features.spectrum import spectra_of_files  # noqa: E402
+from pipeline.fake.spectrum import spectra_of_files  # noqa: E402
 from pipeline.parallel import compute_backend, map_batches  # noqa: E402
 
 from reference.spectrum_reference import spectrum_of_file  # noqa: E402

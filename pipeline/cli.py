@@ -18,14 +18,14 @@ def compose_command(args: argparse.Namespace) -> int:
 
 def predict_command(args: argparse.Namespace) -> int:
     """Gender and confidence of every face in the given images."""
-    from pipeline.predict import predict_command as run
+    from pipeline.serving.predict import predict_command as run
 
     return run(args.paths, args.model, args.json, args.fake_model)
 
 
 def serve_command(args: argparse.Namespace) -> int:
     """GEN_REC under gunicorn, the models loaded once per worker."""
-    from pipeline.serve import serve
+    from pipeline.serving.server import serve
 
     return serve(args.host, args.port, args.workers)
 

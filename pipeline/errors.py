@@ -7,3 +7,7 @@ class GenrecError(Exception):
 
 class StageError(GenrecError, RuntimeError):
     """A stage cannot go on; its message says what to do."""
+
+
+class ModelError(GenrecError):
+    """A model that cannot be searched, loaded or trusted."""

@@ -1,7 +1,8 @@
-"""Atomic writes: a file is either absent, the old version, or complete."""
+"""Atomic writes (a file is either absent, the old version, or complete), and model files verified by their sha256."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -9,7 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import joblib
 import pandas as pd
+
+from pipeline.errors import ModelError
 
 
 @contextmanager
@@ -44,3 +48,30 @@ def write_with(path: str | Path, writer: Callable[[Path], Any]) -> None:
     """Atomically write `path` with `writer(temporary_path)`."""
     with atomic_path(path) as tmp:
         writer(tmp)
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def save_model(model, path: Path, info: dict[str, Any]) -> dict[str, Any]:
+    """joblib file plus <name>.json recording its sha256, so loaders can verify it."""
+    write_with(path, lambda tmp: joblib.dump(model, tmp))
+    record = {**info, "file": path.name, "sha256": sha256_of(path)}
+    write_json(path.with_suffix(".json"), record)
+    return record
+
+
+def load_verified(path: Path) -> tuple[Any, dict[str, Any]]:
+    """A model saved by save_model, after checking its sha256 against the record beside it."""
+    path = Path(path)
+    record_path = path.with_suffix(".json")
+    if not path.is_file() or not record_path.is_file():
+        raise ModelError(f"no trained model at {path}: run `dvc repro` to build it")
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    if sha256_of(path) != record.get("sha256"):
+        raise ModelError(
+            f"{path} does not match the sha256 recorded in {record_path.name}: "
+            "it changed after the pipeline wrote it; run `dvc repro` (or `dvc checkout`)"
+        )
+    return joblib.load(path), record

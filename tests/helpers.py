@@ -121,7 +121,7 @@ def runs(root: Path):
     """The MLflow client of the store at `root` and every run of genrec's experiment in it, newest first."""
     import mlflow
 
-    from pipeline.tracking import EXPERIMENT, tracking_uri
+    from pipeline.tracking.runs import EXPERIMENT, tracking_uri
 
     client = mlflow.MlflowClient(tracking_uri(root))
     experiment = client.get_experiment_by_name(EXPERIMENT)

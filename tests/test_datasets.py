@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from scipy.io import savemat
 
-from pipeline.datasets import COLUMNS, read_dataset
-from pipeline.datasets.fakeavceleb import read_metadata
-from pipeline.datasets.utkface import parse_name
+from pipeline.data.datasets import COLUMNS, read_dataset
+from pipeline.data.datasets.fakeavceleb import read_metadata
+from pipeline.data.datasets.utkface import parse_name
 
 
 def check_schema(frame: pd.DataFrame) -> None:

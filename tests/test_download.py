@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Source, SubsetConfig, compose, config_from_dict
-from pipeline.datasets import read_dataset
-from pipeline.download import MARKER, DownloadError, extract, fetch_dataset, fetch_url, is_in_place
+from pipeline.data.datasets import read_dataset
+from pipeline.data.download import MARKER, DownloadError, extract, fetch_dataset, fetch_url, is_in_place
 
 from helpers import REPO
 

@@ -1,4 +1,4 @@
-"""pipeline.evaluation: the per-cell tables, their gaps and the markdown, on small hand-made results."""
+"""pipeline.evaluation.tables: the per-cell tables, their gaps and the markdown, on small hand-made results."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from pipeline.evaluation import (
+from pipeline.evaluation.tables import (
     TABLE_COLUMNS,
     cell_table,
     evaluate_items,
@@ -19,7 +19,7 @@ from pipeline.evaluation import (
     tables_markdown,
     video_result,
 )
-from pipeline.gender import FacePrediction
+from pipeline.gender.model import FacePrediction
 
 ETHNICITIES = ["African", "Caucasian"]
 GENDERS = ["male", "female"]

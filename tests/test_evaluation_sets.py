@@ -1,4 +1,4 @@
-"""pipeline.evaluation_sets: the items behind Tables 1 and 2 and how each is scored, on real UTKFace chips."""
+"""pipeline.evaluation.sets: the items behind Tables 1 and 2 and how each is scored, on real UTKFace chips."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from sklearn.linear_model import LogisticRegression
 
 from pipeline.config import CropConfig, EvaluationConfig
 from pipeline.errors import StageError
-from pipeline.evaluation_sets import (
+from pipeline.evaluation.sets import (
     confidence_bars,
     heldout_faces,
+    image_at,
     item_predictor,
-    read_image,
     swap_examples,
     table_items,
 )
-from pipeline.gender import GenderModel
+from pipeline.gender.model import GenderModel
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_each_item_is_scored_by_its_media(features, model, tmp_path):
     with pytest.raises(ValueError, match="cannot open video"):
         predict(pd.Series({"media": "video", "path": str(tmp_path / "missing.mp4"), "source": None}))
     source, target, swapped = swap_examples(pd.DataFrame({"path": [first], "source": [second]}))[0]
-    assert swapped.shape == target.shape == read_image(first).shape
+    assert swapped.shape == target.shape == image_at(first).shape
 
 
 def test_confidence_bars_name_each_cell():

@@ -12,17 +12,9 @@ import numpy as np
 import pytest
 
 from pipeline.config import CropConfig, load_config
-from pipeline.faces import (
-    CascadeError,
-    crop_face,
-    crop_largest_faces,
-    detect_faces,
-    load_cascade,
-    load_mmod,
-    mmod_faces,
-    read_gray,
-    read_image,
-)
+from pipeline.data.images import read_gray, read_image
+from pipeline.faces.crops import crop_face, crop_largest_faces
+from pipeline.faces.detection import CascadeError, detect_faces, load_cascade, load_mmod, mmod_faces
 
 from helpers import REPO, extract_sample
 
@@ -99,7 +91,7 @@ def test_a_missing_cascade_is_a_clear_error():
 
 
 def test_eye_alignment_measures_a_faces_tilt_and_levels_it(utk_sample):
-    from pipeline.faces import aligned_face, eye_tilt
+    from pipeline.faces.crops import aligned_face, eye_tilt
 
     crop = CropConfig(min_face=0.15, padding=0.25, margin=1.2, align=True)
     measured = []
@@ -175,7 +167,7 @@ def fallback_findings(photos: list[str], chips: list[str]) -> dict:
 def fallback(fairface_photos, utk_sample) -> dict:
     """fallback_findings, run in a spawned process. dlib's thread pool does not survive a fork: the web app's
     tests fork analysis children from this pytest process, and a child forked from a process that ran the
-    CNN hangs in it (pipeline.faces guards against it with an error), so the CNN never runs in this one."""
+    CNN hangs in it (pipeline.faces.detection guards against it with an error), so the CNN never runs in this one."""
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         job = pool.submit(fallback_findings, [str(p) for p in fairface_photos], [str(p) for p in utk_sample[:12]])
         return job.result(timeout=300)
@@ -215,8 +207,10 @@ def test_a_missing_cnn_model_is_a_clear_error(monkeypatch):
 
 
 def test_a_process_forked_after_running_the_cnn_skips_it_rather_than_hang(monkeypatch, caplog):
-    import pipeline.faces
+    import pipeline.faces.detection
 
-    monkeypatch.setattr(pipeline.faces, "_mmod_ran_in", os.getpid() + 1)  # as in a child of a process that ran it
+    monkeypatch.setattr(
+        pipeline.faces.detection, "_mmod_ran_in", os.getpid() + 1
+    )  # as in a child of a process that ran it
     assert len(mmod_faces(np.full((192, 192, 3), 128, np.uint8), SERVED.fallback_side)) == 0
     assert "before it forked" in caplog.text

@@ -1,4 +1,4 @@
-"""pipeline.fake_video: a video's score from its frames, and the face region the spectrum model sees."""
+"""pipeline.fake.detector: a video's score from its frames, and the face region the spectrum model sees."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pipeline.config import SpectrumConfig
-from pipeline.fake_video import FakeDetector, video_score
-from pipeline.features.spectrum import detector_input, face_region, spectra_of_inputs
+from pipeline.fake.detector import FakeDetector, video_score
+from pipeline.fake.spectrum import detector_input, face_region, spectra_of_inputs
 
 
 def frames(*probabilities) -> list[dict]:

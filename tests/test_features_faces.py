@@ -1,4 +1,4 @@
-"""pipeline.features.faces: min-max scaling, HOG, LBP and the feature union, on real and made-up crops."""
+"""pipeline.gender.features: min-max scaling, HOG, LBP and the feature union, on real and made-up crops."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pipeline.config import CropConfig, FeaturesConfig, HogConfig, LbpConfig
-from pipeline.faces import crop_largest_faces
-from pipeline.features.faces import (
+from pipeline.faces.crops import crop_largest_faces
+from pipeline.gender.features import (
     FeatureError,
     eigen_explained_variance,
     eigenfaces,

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import images
+from pipeline.data import images
 
 from helpers import base_params, copy_images, run_stage
 
@@ -128,7 +128,7 @@ def test_a_stage_without_its_input_fails_with_one_sentence(tmp_path):
 @pytest.mark.slow
 def test_extract_spectrum_on_face_crops(staged):
     """spectrum.input=crop: the feature of every found face crop, as the library computes it."""
-    from pipeline.features.spectrum import feature_columns, spectra_of_images
+    from pipeline.fake.spectrum import feature_columns, spectra_of_images
 
     params = mixed_params()
     params["spectrum"] = {

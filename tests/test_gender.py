@@ -13,8 +13,14 @@ import pandas as pd
 import pytest
 
 from pipeline.config import FeaturesConfig, GenderConfig, HogConfig, LbpConfig
-from pipeline.features.faces import FeatureError, face_features, feature_names, minmax_rows
-from pipeline.gender_data import GenderDataError, detection_rates, gender_faces, require_both_genders, select_training
+from pipeline.gender.features import FeatureError, face_features, feature_names, minmax_rows
+from pipeline.gender.selection import (
+    GenderDataError,
+    detection_rates,
+    gender_faces,
+    require_both_genders,
+    select_training,
+)
 
 from helpers import UTK_SAMPLE, run_of_stage, run_stage, runs, trained_params
 
@@ -387,8 +393,8 @@ def test_a_mirror_averaged_model_answers_a_face_and_its_mirror_alike(utk_sample)
     from sklearn.pipeline import Pipeline
 
     from pipeline.config import CropConfig
-    from pipeline.faces import crop_largest_faces
-    from pipeline.gender import MirrorAveraged
+    from pipeline.faces.crops import crop_largest_faces
+    from pipeline.gender.model import MirrorAveraged
 
     chips = [str(p) for p in utk_sample[:80]]
     batch = crop_largest_faces(chips, CropConfig(min_face=0.3, padding=0.25, detect_side=120))

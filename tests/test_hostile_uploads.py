@@ -30,7 +30,7 @@ from hostile_corpus import face_photo, hostile_corpus, jpeg
 
 from pipeline.config import config_from_dict
 from pipeline.errors import GenrecError
-from pipeline.webapp.uploads import MAX_JPEG_SCANS, UploadError, jpeg_scans, private_folder, sweep
+from pipeline.serving.webapp.uploads import MAX_JPEG_SCANS, UploadError, jpeg_scans, private_folder, sweep
 
 from helpers import free_port, trained_params
 
@@ -311,7 +311,7 @@ def test_a_worker_killed_mid_analysis_leaves_nothing_once_swept(server, corpus, 
 
 @pytest.fixture(scope="module")
 def app_factory(trained, tmp_path_factory):
-    from pipeline.webapp import create_app
+    from pipeline.serving.webapp import create_app
 
     def make(**serve):
         uploads = tmp_path_factory.mktemp("uploads")
@@ -331,7 +331,7 @@ def app_factory(trained, tmp_path_factory):
 def test_past_its_time_or_memory_budget_an_analysis_is_stopped_and_the_worker_serves_on(
     app_factory, photo, monkeypatch, runaway, status, words
 ):
-    from pipeline.webapp.analysis import Analyzer
+    from pipeline.serving.webapp.analysis import Analyzer
 
     original = Analyzer.analyse
 
@@ -425,7 +425,7 @@ def test_the_sweep_removes_what_dead_processes_left_and_keeps_live_ones(tmp_path
     root = private_folder(tmp_path / "uploads")
     dead = subprocess.Popen(["true"])
     dead.wait()
-    from pipeline.webapp.uploads import process_folder_name
+    from pipeline.serving.webapp.uploads import process_folder_name
 
     live = private_folder(root / process_folder_name(os.getpid()))
     (root / f"proc-{dead.pid}-1").mkdir()

@@ -1,4 +1,4 @@
-"""pipeline.labelled_videos: one path from a labelled video to its frames' largest faces, on a real clip."""
+"""pipeline.evaluation.videos: one path from a labelled video to its frames' largest faces, on a real clip."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from pipeline.config import CropConfig
-from pipeline.gender import GenderModel
-from pipeline.labelled_videos import gender_videos, readable_videos, share, video_gender_of
-from pipeline.video import sample_frames
+from pipeline.data.video import sample_frames
+from pipeline.evaluation.videos import gender_of_frames, readable_videos, score_gender_videos, share
+from pipeline.gender.model import GenderModel
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_share_is_the_rounded_share_of_true_flags_or_none():
 
 def test_a_videos_gender_comes_from_the_largest_face_of_each_frame(clip, model):
     frames = sample_frames(clip, every_s=1.0, max_frames=2)
-    summary = video_gender_of(frames, model)
+    summary = gender_of_frames(frames, model)
     assert summary["frames"] == 2 and summary["frames_with_face"] == 2
     assert summary["gender"] in ("female", "male") and 50 <= summary["confidence"] <= 100
     largest = [model.faces(frame.image, largest_only=True) for frame in frames]
@@ -48,7 +48,7 @@ def test_unreadable_videos_are_named_and_the_rest_scored(clip, model, tmp_path):
     skipped: dict = {}
     assert [row.path for row, _ in readable_videos(videos, 1.0, 1, skipped)] == [clip]
     assert list(skipped) == [str(broken)]
-    report = gender_videos(videos, model, every_s=1.0, max_frames=1)
+    report = score_gender_videos(videos, model, every_s=1.0, max_frames=1)
     assert report["summary"]["videos"] == 2 and report["summary"]["skipped"] == 1
     assert report["summary"]["scored"] == 1 and report["summary"]["accuracy"] in (0.0, 1.0)
     assert report["videos"][0]["label"] == "male" and report["videos"][0]["real_fake"] == "real"

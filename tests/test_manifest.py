@@ -1,11 +1,11 @@
-"""pipeline.manifest and pipeline.crops: the counts and the split of the manifest, haar-crop's figures."""
+"""pipeline.data.manifest and pipeline.faces.haar_crop: the manifest's counts and split, haar-crop's figures."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from pipeline.crops import detection_metrics
-from pipeline.manifest import filter_counts, kept_images, with_split
+from pipeline.data.manifest import filter_counts, kept_images, with_split
+from pipeline.faces.haar_crop import detection_metrics
 
 
 def manifest() -> pd.DataFrame:

@@ -7,10 +7,12 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from pipeline.config import CropConfig, SpectrumConfig
-from pipeline.fake_video import FakeDetector
-from pipeline.features.spectrum import detector_columns, detector_width
-from pipeline.gender import GenderModel
-from pipeline.model_store import (
+from pipeline.errors import ModelError
+from pipeline.fake.detector import FakeDetector
+from pipeline.fake.spectrum import detector_columns, detector_width
+from pipeline.gender.model import GenderModel
+from pipeline.io import save_model
+from pipeline.serving.model_store import (
     fake_detector,
     gender_model,
     is_registry_uri,
@@ -19,7 +21,6 @@ from pipeline.model_store import (
     load_model,
     registered_task_record,
 )
-from pipeline.models import ModelError, save_model
 
 
 def tiny_model(n_features: int) -> LogisticRegression:
@@ -156,7 +157,7 @@ def test_a_registered_model_brings_its_record_as_metadata(tmp_path, monkeypatch)
 
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    from pipeline.tracking import tracking_uri
+    from pipeline.tracking.runs import tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri())
     record = {"task": "gender", "classes": ["female", "male"], "input_size": 8}

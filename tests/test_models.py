@@ -1,4 +1,4 @@
-"""pipeline.models: search, calibrated refit, evaluation and verified saving, on small generated data."""
+"""pipeline.training.search: search, calibrated refit, evaluation and verified saving, on small generated data."""
 
 from __future__ import annotations
 
@@ -10,21 +10,10 @@ from sklearn.datasets import make_classification
 from sklearn.model_selection import StratifiedKFold
 
 from pipeline.config import SearchConfig
-from pipeline.models import (
-    ModelError,
-    calibrated_fit,
-    classifier,
-    confusion_counts,
-    confusion_table,
-    evaluate,
-    fake_probability,
-    load_verified,
-    param_grid,
-    roc_table,
-    save_model,
-    search_candidates,
-    search_rows,
-)
+from pipeline.errors import ModelError
+from pipeline.io import load_verified, save_model
+from pipeline.training.metrics import confusion_counts, confusion_table, evaluate, positive_probability, roc_table
+from pipeline.training.search import calibrated_fit, classifier, param_grid, search_candidates, search_rows
 
 CANDIDATES = {
     "svm_linear": {"model": "svm", "grid": {"kernel": ["linear"], "C": [0.1, 1]}},
@@ -55,7 +44,7 @@ def test_param_grid_takes_one_mapping_or_a_list_and_prefixes_the_classifier():
 
 def test_an_unknown_model_family_is_refused():
     assert type(classifier("svm", 0)).__name__ == "SVC"
-    with pytest.raises(ModelError, match="svm or logistic_regression"):
+    with pytest.raises(ModelError, match="use one of svm, logistic_regression"):
         classifier("xgboost", 0)
 
 
@@ -92,7 +81,7 @@ def test_calibrated_fit_gives_probabilities_and_evaluate_scores_them(data):
     X, y = data
     result = search_candidates(X[:120], y[:120], search_config(), seed=0, n_jobs=1)
     model = calibrated_fit(result.estimator(), X[:120], y[:120], search_config(), seed=0, n_jobs=1)
-    proba = fake_probability(model, X[120:])
+    proba = positive_probability(model, X[120:])
     assert proba.shape == (40,) and ((proba >= 0) & (proba <= 1)).all()
     metrics = evaluate(y[120:], proba)
     assert set(metrics) == {"accuracy", "balanced_accuracy", "roc_auc"} and metrics["accuracy"] > 0.7
@@ -145,7 +134,7 @@ def test_a_race_finds_the_grid_searchs_winner_and_score_and_drops_hopeless_candi
 
 
 def test_still_in_race_keeps_the_candidates_within_z_standard_errors_of_the_leader():
-    from pipeline.racing import first_fold_order, still_in_race
+    from pipeline.training.racing import first_fold_order, still_in_race
 
     # leader 0.90 over 900 rows: one standard error is 1 point, so z=2 keeps 0.88 and drops 0.879.
     assert still_in_race({0: 0.90, 1: 0.88, 2: 0.879}, rows_seen=900, z=2.0) == [0, 1]
@@ -158,7 +147,7 @@ def test_still_in_race_keeps_the_candidates_within_z_standard_errors_of_the_lead
 
 
 def test_grouped_folds_keep_each_group_on_one_side_and_stay_stratified():
-    from pipeline.models import cv_folds
+    from pipeline.training.search import cv_folds
 
     y = np.array([0, 1] * 50)
     groups = np.array([f"clip{i // 10}" if i < 40 else f"image{i}" for i in range(100)])

@@ -1,4 +1,4 @@
-"""Every stage's outputs are declared once (pipeline.outputs) and agree with dvc.yaml."""
+"""Every stage's outputs are declared once (pipeline.tracking.publish) and agree with dvc.yaml."""
 
 from __future__ import annotations
 
@@ -10,21 +10,9 @@ import pytest
 import yaml
 
 from pipeline.errors import StageError
-from pipeline.outputs import (
-    CROPS,
-    EIGEN_FEATURES,
-    MANIFEST,
-    RAW,
-    STAGES,
-    TaskFiles,
-    producer,
-    publish_csv,
-    publish_figure,
-    publish_json,
-    publish_text,
-    require,
-)
-from pipeline.tracking import StageRun
+from pipeline.project import CROPS, EIGEN_FEATURES, MANIFEST, RAW, STAGES, TaskFiles, producer, require
+from pipeline.tracking.publish import publish_csv, publish_figure, publish_json, publish_text
+from pipeline.tracking.runs import StageRun
 
 from helpers import REPO
 

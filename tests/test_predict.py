@@ -1,4 +1,4 @@
-"""pipeline.predict: one file's faces and their rendering, with models loaded through pipeline.model_store."""
+"""pipeline.serving.predict: one file's faces and their rendering, models loaded by pipeline.serving.model_store."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from pipeline.config import config_from_dict
-from pipeline.features.spectrum import detector_width
-from pipeline.models import save_model
-from pipeline.predict import fake_detector_for, load_predictor, predict_file, render
+from pipeline.fake.spectrum import detector_width
+from pipeline.io import save_model
+from pipeline.serving.predict import fake_detector_for, load_predictor, predict_file, render
 
 from helpers import base_params
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.registry import Holder, decide, held_out_set
+from pipeline.tracking.registry import Holder, decide, held_out_set
 
 INPUTS = {
     "data/raw": "2c23cf0d0250ab929bd1cf7cc5c981fa.dir",

@@ -1,4 +1,4 @@
-"""pipeline.report: plot data and figures, written atomically and byte for byte the same from the same data."""
+"""pipeline.figures: plot data and figures, written atomically and byte for byte the same from the same data."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import report
+from pipeline import figures
 
 
 def png(path) -> np.ndarray:
@@ -18,7 +18,7 @@ def png(path) -> np.ndarray:
 
 def test_size_histogram_table_counts_shorter_sides_per_bin_and_data_set():
     sizes = pd.DataFrame({"dataset": ["a", "a", "a", "b"], "width": [64, 69, 200, 30], "height": [100, 61, 55, 90]})
-    table = report.size_histogram_table(sizes)
+    table = figures.size_histogram_table(sizes)
     assert table.to_dict("records") == [
         {"dataset": "a", "shorter_side": 50, "images": 1},
         {"dataset": "a", "shorter_side": 60, "images": 2},
@@ -27,10 +27,10 @@ def test_size_histogram_table_counts_shorter_sides_per_bin_and_data_set():
 
 
 FIGURES = {
-    "size_histogram": lambda path: report.size_histogram_figure(
+    "size_histogram": lambda path: figures.size_histogram_figure(
         pd.DataFrame({"dataset": ["a", "b"], "shorter_side": [50, 60], "images": [3, 4]}), 60, path
     ),
-    "spectrum": lambda path: report.spectrum_figure(
+    "spectrum": lambda path: figures.spectrum_figure(
         pd.DataFrame(
             {
                 "class": ["real"] * 3 + ["fake"] * 3,
@@ -41,12 +41,12 @@ FIGURES = {
         ),
         path,
     ),
-    "roc": lambda path: report.roc_figure(pd.DataFrame({"fpr": [0, 0.2, 1], "tpr": [0, 0.9, 1]}), 0.93, "ROC", path),
-    "confusion": lambda path: report.confusion_figure(np.array([[5, 1], [2, 7]]), ["real", "fake"], "held-out", path),
-    "variance": lambda path: report.variance_figure(
+    "roc": lambda path: figures.roc_figure(pd.DataFrame({"fpr": [0, 0.2, 1], "tpr": [0, 0.9, 1]}), 0.93, "ROC", path),
+    "confusion": lambda path: figures.confusion_figure(np.array([[5, 1], [2, 7]]), ["real", "fake"], "held-out", path),
+    "variance": lambda path: figures.variance_figure(
         pd.DataFrame({"components": [1, 2, 3], "explained_variance": [0.5, 0.7, 0.8]}), 2, path
     ),
-    "confidence": lambda path: report.confidence_figure(
+    "confidence": lambda path: figures.confidence_figure(
         pd.DataFrame(
             {
                 "table": ["table1", "table2"],
@@ -74,14 +74,14 @@ def test_image_sheets_tile_faces_eigenfaces_and_swaps(tmp_path):
     rng = np.random.default_rng(0)
     grays = [rng.integers(0, 255, (120, 90), dtype=np.uint8) for _ in range(5)]
     crops = [rng.integers(0, 255, (100, 100), dtype=np.uint8) for _ in range(5)]
-    report.face_sheet(grays, [(10, 10, 50, 50)] * 5, crops, tmp_path / "faces.png", per_row=4, side=80)
+    figures.face_sheet(grays, [(10, 10, 50, 50)] * 5, crops, tmp_path / "faces.png", per_row=4, side=80)
     assert png(tmp_path / "faces.png").shape == (2 * 80, 4 * (2 * 80 + 8), 3)  # 5 tiles: two rows of four
-    report.face_sheet([], [], [], tmp_path / "none.png")  # no face found anywhere: still a sheet
+    figures.face_sheet([], [], [], tmp_path / "none.png")  # no face found anywhere: still a sheet
     assert png(tmp_path / "none.png").shape[0] > 0
 
-    report.eigenfaces_figure(rng.normal(size=(3, 20, 20)), tmp_path / "eigen.png", per_row=2, side=30)
+    figures.eigenfaces_figure(rng.normal(size=(3, 20, 20)), tmp_path / "eigen.png", per_row=2, side=30)
     assert png(tmp_path / "eigen.png").shape == (2 * 34, 2 * 34, 3)
 
     colour = [rng.integers(0, 255, (200, 200, 3), dtype=np.uint8) for _ in range(3)]
-    report.swap_sheet([tuple(colour)] * 2, tmp_path / "swaps.png", side=50)
+    figures.swap_sheet([tuple(colour)] * 2, tmp_path / "swaps.png", side=50)
     assert png(tmp_path / "swaps.png").shape == (24 + 2 * 50, 3 * 50, 3)

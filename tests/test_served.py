@@ -79,7 +79,7 @@ def test_genrec_predict_answers_as_the_stages_did(trained, stage_answers):
 
 
 def test_the_web_api_answers_as_the_stages_did(trained, stage_answers, tmp_path):
-    from pipeline.webapp import create_app
+    from pipeline.serving.webapp import create_app
 
     params = trained_params()
     params["serve"] = {

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.features.spectrum import CACHE_BATCH, ring_operator, spectra_of_batch, spectra_of_files, spectra_of_images
+from pipeline.fake.spectrum import CACHE_BATCH, ring_operator, spectra_of_batch, spectra_of_files, spectra_of_images
 
 from reference.spectrum_reference import azimuthal_average, spectrum_of_file, spectrum_of_gray
 
@@ -78,7 +78,7 @@ def test_files_unreadable_ones_are_marked_not_fatal(raw_sample, tmp_path):
 
 
 def test_the_quadrant_is_the_same_for_a_mirrored_face_and_finds_a_checkerboard_on_the_axes():
-    from pipeline.features.spectrum import quadrant_size, quadrant_spectra
+    from pipeline.fake.spectrum import quadrant_size, quadrant_spectra
 
     rng = np.random.default_rng(3)
     faces = rng.random((3, 32, 32)) * 255
@@ -93,7 +93,7 @@ def test_the_quadrant_is_the_same_for_a_mirrored_face_and_finds_a_checkerboard_o
 
 
 def test_the_hann_quadrant_keeps_the_mirror_symmetry_and_the_peaks_but_not_the_edges_leak():
-    from pipeline.features.spectrum import quadrant_spectra
+    from pipeline.fake.spectrum import quadrant_spectra
 
     rng = np.random.default_rng(4)
     faces = rng.random((2, 32, 32)) * 255
@@ -113,7 +113,7 @@ def test_the_hann_quadrant_keeps_the_mirror_symmetry_and_the_peaks_but_not_the_e
 
 def test_the_detector_reads_one_quadrant_per_window_in_order():
     from pipeline.config import SpectrumConfig
-    from pipeline.features.spectrum import detector_columns, detector_width, quadrant_spectra, spectra_of_inputs
+    from pipeline.fake.spectrum import detector_columns, detector_width, quadrant_spectra, spectra_of_inputs
 
     spectrum = SpectrumConfig(
         datasets=("x",), input="patch", side=32, n_points=10, quadrant_pool=4, quadrant_windows=("none", "hann")

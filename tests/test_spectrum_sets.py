@@ -1,4 +1,4 @@
-"""pipeline.spectrum_sets: which images the fake detector learns from, their spectra, the class profiles."""
+"""pipeline.fake.training_set: which images the fake detector learns from, their spectra, the class profiles."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 
 from pipeline.config import config_from_dict
 from pipeline.errors import StageError
-from pipeline.spectrum_sets import (
+from pipeline.fake.training_set import (
     LABEL_COLUMNS,
-    class_profiles,
+    profile_plot_data,
     sample_rows,
     spectra_of_rows,
     spectrum_counts,
@@ -68,7 +68,7 @@ def test_the_table_marks_rows_without_input_and_profiles_each_class():
     table = spectrum_table(rows(4), features, ["f0", "f1"])
     assert list(table.columns) == [*LABEL_COLUMNS, "has_input", "f0", "f1"]
     assert table["has_input"].tolist() == [True, True, True, False]
-    profiles = class_profiles(table[table["has_input"]], ["f0", "f1"])
+    profiles = profile_plot_data(table[table["has_input"]], ["f0", "f1"])
     fake = profiles[profiles["class"] == "fake"]
     assert fake["mean"].tolist() == [1.0, 0.7] and fake["std"].tolist() == [0.0, 0.0]
     real = profiles[profiles["class"] == "real"]
@@ -77,9 +77,9 @@ def test_the_table_marks_rows_without_input_and_profiles_each_class():
 
 
 def test_the_real_clips_frames_join_the_real_class_split_by_clip(raw_sample):
-    from pipeline.features.spectrum import detector_columns
-    from pipeline.labelled_videos import read_videos
-    from pipeline.spectrum_sets import real_clip_split, trained_scenes, video_frame_counts, video_frame_table
+    from pipeline.evaluation.videos import read_videos
+    from pipeline.fake.spectrum import detector_columns
+    from pipeline.fake.training_set import real_clip_split, trained_scenes, video_frame_counts, video_frame_table
 
     cfg = config(video_frames=True, videos={"dataset": "videos", "every_s": 2.0, "max_frames": 2})
     table, skipped = video_frame_table(cfg, raw_sample, detector_columns(cfg.spectrum))

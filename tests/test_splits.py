@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.splits import assign_split
+from pipeline.data.splits import assign_split
 
 
 def frame(n=1000, seed=0):

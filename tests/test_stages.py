@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from pipeline.config import config_from_dict
-from pipeline.features.faces import fit_to_sample
-from pipeline.outputs import STAGES as DECLARED
+from pipeline.gender.features import fit_to_sample
+from pipeline.project import STAGES as DECLARED
 from pipeline.stages import evaluate_by_ethnicity as evaluate_stage
 from pipeline.stages.common import StageError
 from pipeline.stages.evaluate_by_ethnicity import evaluate_by_ethnicity
@@ -24,7 +24,7 @@ from pipeline.stages.extract_spectrum import extract_spectrum
 from pipeline.stages.filter_small_images import filter_small_images
 from pipeline.stages.grid_search import grid_search
 from pipeline.stages.haar_crop import haar_crop
-from pipeline.tracking import StageRun
+from pipeline.tracking.runs import StageRun
 
 from helpers import base_params
 
@@ -89,7 +89,7 @@ def project(raw_sample, tmp_path_factory):
 
 @pytest.mark.parametrize("stage", [name for name, _ in STAGES])
 def test_every_stage_writes_what_it_declares_and_logs_its_metrics_and_plots(project, stage):
-    """pipeline.outputs declares what dvc.yaml lists (tests/test_outputs.py); each metrics and plot file
+    """pipeline.tracking.publish declares what dvc.yaml lists (tests/test_outputs.py); each metrics and plot file
     is also logged to the stage's MLflow run."""
     work, runs = project
     declared = DECLARED[stage]

@@ -1,4 +1,4 @@
-"""pipeline.tasks: each task defined once; the search, refit and candidates block on small generated data."""
+"""pipeline.training.tasks: each task defined once; the search, refit and candidates block on small generated data."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import pandas as pd
 from sklearn.datasets import make_classification
 
 from pipeline.config import SearchConfig
-from pipeline.features.faces import shown_eigenfaces, variance_curve
-from pipeline.tasks import TASKS, TaskData, class_profiles, crops_of, tune
+from pipeline.fake.task import class_profiles
+from pipeline.gender.features import shown_eigenfaces, variance_curve
+from pipeline.gender.task import crops_of
+from pipeline.stages.grid_search import TASKS
+from pipeline.training.tasks import TaskData, tune
 
 from helpers import REPO
 

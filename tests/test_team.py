@@ -1,4 +1,4 @@
-"""A team's setup, live: SeaweedFS (S3) and `mlflow server` started by `pipeline.services` on free loopback ports.
+"""A team's setup, live: SeaweedFS (S3) and `mlflow server` started by pipeline.tracking.services on loopback ports.
 
 The smoke experiment logs to the server, its artifacts land in the S3 bucket,
 the registry aliases its models, `dvc push` fills the S3 remote, a fresh clone
@@ -46,14 +46,14 @@ def team(tmp_path_factory, mirror):
     env = project_env(GENREC_SERVICES_DIR=str(services_dir))
     sh = shell(root, env)
     smoke_project(root, mirror, sh)
-    sh(sys.executable, "-m", "pipeline.services", "start", "--s3-port", "0", "--mlflow-port", "0", timeout=300)
+    sh(sys.executable, "-m", "pipeline.tracking.services", "start", "--s3-port", "0", "--mlflow-port", "0", timeout=300)
     record = json.loads((services_dir / "services.json").read_text())
     env["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{record['mlflow_port']}"
     try:
         yield root, sh, env, services_dir
     finally:
         stop_queue_workers(root)
-        subprocess.run([sys.executable, "-m", "pipeline.services", "stop"], cwd=root, env=env, timeout=120)
+        subprocess.run([sys.executable, "-m", "pipeline.tracking.services", "stop"], cwd=root, env=env, timeout=120)
 
 
 def s3(services_dir: Path):
@@ -127,7 +127,7 @@ def check_smoke_outputs(root: Path) -> None:
 
 
 def dvc_hash(path: Path) -> str:
-    from pipeline.lineage import directory_md5, file_md5
+    from pipeline.tracking.lineage import directory_md5, file_md5
 
     return directory_md5(path) if path.is_dir() else file_md5(path)
 
@@ -189,7 +189,7 @@ def test_the_smoke_experiment_logs_to_the_server_and_its_artifacts_land_in_s3(te
         assert version.tags["genrec.registry.decision"] == "no champion yet"
     assert by_stage["grid-search@gender"].data.tags["genrec.registry.promoted"] == "true"
     # Each model's run records the held-out set its figures were measured on (the registry compares only on it).
-    from pipeline.registry import holder_of_run
+    from pipeline.tracking.registry import holder_of_run
 
     for task in ("gender", "fake"):
         run = by_stage[f"grid-search@{task}"]
@@ -200,7 +200,7 @@ def test_the_smoke_experiment_logs_to_the_server_and_its_artifacts_land_in_s3(te
         assert run.data.tags["genrec.registry.challenger_heldout"] == str(heldout)
 
     # `make ui` opens the page of genrec's runs, not MLflow's empty Default experiment.
-    from pipeline.services import experiment_url
+    from pipeline.tracking.services import experiment_url
 
     page = experiment_url(env["MLFLOW_TRACKING_URI"], env["MLFLOW_TRACKING_URI"])
     assert page == f"{env['MLFLOW_TRACKING_URI']}/#/experiments/{experiment.experiment_id}"
@@ -286,7 +286,7 @@ def test_a_store_killed_mid_push_loses_nothing_and_a_fresh_clone_pulls_every_out
         os.killpg(weed, signal.SIGKILL)  # uploads in flight are cut
         time.sleep(2)
         # The store comes back on its ports; the interrupted push retries, then ends one way or the other.
-        sh(sys.executable, "-m", "pipeline.services", "start", timeout=300)
+        sh(sys.executable, "-m", "pipeline.tracking.services", "start", timeout=300)
         push.communicate(timeout=900)
     finally:
         if push.poll() is None:
@@ -348,7 +348,7 @@ def test_stopping_the_services_leaves_no_process_behind(team):
     root, sh, env, services_dir = team
     record = json.loads((services_dir / "services.json").read_text())
     groups = set(record["pids"].values())
-    sh(sys.executable, "-m", "pipeline.services", "stop", timeout=120)
+    sh(sys.executable, "-m", "pipeline.tracking.services", "stop", timeout=120)
     left = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:

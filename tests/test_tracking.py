@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.registry import holder_of_run
+from pipeline.tracking.registry import holder_of_run
 
 from helpers import runs
 
 LOG_ONE_RUN = """
 import sys
-from pipeline.tracking import stage_run
+from pipeline.tracking.runs import stage_run
 with stage_run(sys.argv[1], {"crop": {"padding": 0.25}}) as run:
     run.log_metrics({"detection_rate": {"utkface": 0.97, "Asian (East)": 0.9}})
     path = __import__("pathlib").Path("out.txt"); path.write_text("x"); run.log_artifact(path)
@@ -73,7 +73,7 @@ def test_a_failing_stage_is_logged_as_failed(tmp_path):
 
 
 def test_stage_run_collects_flat_params_and_numeric_metrics_with_mlflows_characters():
-    from pipeline.tracking import StageRun, flatten, metric_name
+    from pipeline.tracking.runs import StageRun, flatten, metric_name
 
     assert flatten({"a": {"b": 1, "c": {"d": [2]}}, "e": None}) == {"a.b": 1, "a.c.d": [2], "e": None}
     assert metric_name("rate.Asian (East)") == "rate.Asian _East_"
@@ -87,7 +87,8 @@ def test_stage_run_collects_flat_params_and_numeric_metrics_with_mlflows_charact
 
 
 def test_the_project_root_is_dvc_root_when_dvc_runs_the_stage(tmp_path, monkeypatch):
-    from pipeline.tracking import project_root, tracking_uri
+    from pipeline.project import project_root
+    from pipeline.tracking.runs import tracking_uri
 
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
     assert project_root() == tmp_path.resolve()
@@ -97,8 +98,8 @@ def test_the_project_root_is_dvc_root_when_dvc_runs_the_stage(tmp_path, monkeypa
 REGISTER_ONE_VERSION = """
 import sys
 import mlflow
-from pipeline.registry import review_challenger
-from pipeline.tracking import stage_run
+from pipeline.tracking.registry import review_challenger
+from pipeline.tracking.runs import stage_run
 
 def register():
     client = mlflow.MlflowClient()
@@ -169,7 +170,7 @@ def test_a_new_version_is_challenger_and_becomes_champion_only_when_its_held_out
 @pytest.mark.slow  # creates an MLflow store in a subprocess
 def test_a_run_spans_its_stage_and_records_its_input_data_by_dvc_hash(tmp_path):
     """The run starts when the stage starts; the stage's data deps are dataset inputs with DVC's md5."""
-    from pipeline.lineage import directory_md5, file_md5
+    from pipeline.tracking.lineage import directory_md5, file_md5
 
     (tmp_path / "data" / "features").mkdir(parents=True)
     (tmp_path / "data" / "manifest.parquet").write_bytes(b"manifest")
@@ -180,7 +181,9 @@ def test_a_run_spans_its_stage_and_records_its_input_data_by_dvc_hash(tmp_path):
         "stages:\n  slow:\n    cmd: x\n    deps:\n      - data/manifest.parquet\n      - data/features\n"
         "      - pipeline/x.py\n"
     )
-    script = "import time\nfrom pipeline.tracking import stage_run\nwith stage_run('slow') as run:\n    time.sleep(3)\n"
+    script = (
+        "import time\nfrom pipeline.tracking.runs import stage_run\nwith stage_run('slow') as run:\n    time.sleep(3)\n"
+    )
     started = time.time()
     proc = subprocess.run(
         [sys.executable, "-c", script],
@@ -205,7 +208,7 @@ def test_lineage_hashes_are_the_ones_dvc_records(tmp_path):
     """`dvc add` is the oracle: the same md5 for a file and for a nested folder."""
     import yaml
 
-    from pipeline.lineage import directory_md5, file_md5
+    from pipeline.tracking.lineage import directory_md5, file_md5
 
     folder = tmp_path / "features"
     (folder / "nested").mkdir(parents=True)

@@ -10,11 +10,11 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from pipeline.config import config_from_dict
-from pipeline.fake_video import FakeDetector
-from pipeline.features.spectrum import spectra_of_files
-from pipeline.labelled_videos import fake_videos, read_videos
-from pipeline.outputs import RAW
-from pipeline.video import VideoError, sample_frames
+from pipeline.data.video import VideoError, sample_frames
+from pipeline.evaluation.videos import read_videos, score_fake_videos
+from pipeline.fake.detector import FakeDetector
+from pipeline.fake.spectrum import spectra_of_files
+from pipeline.project import RAW
 
 from helpers import base_params
 
@@ -62,7 +62,7 @@ def test_broken_videos_are_counted_and_named_and_the_rest_scored(tmp_path, monke
     videos = cfg.spectrum.videos
     # The fixture's model reads the seed's 80-point profile alone.
     detector = FakeDetector(fake_model, cfg.spectrum.model_copy(update={"quadrant_pool": None}))
-    report = fake_videos(
+    report = score_fake_videos(
         read_videos(cfg.datasets[videos.dataset], RAW), detector, cfg.crop, videos.every_s, videos.max_frames
     )
     summary = report["summary"]

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from pipeline.config import config_from_dict
-from pipeline.models import ModelError
+from pipeline.errors import ModelError
 
 from helpers import free_port, trained_params
 
@@ -45,7 +45,7 @@ def uploads(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(trained, uploads):
-    from pipeline.webapp import create_app
+    from pipeline.serving.webapp import create_app
 
     app = create_app(config_from_dict(serve_params(trained, uploads, max_upload_mb=1)))
     return app.test_client()
@@ -166,8 +166,8 @@ def test_a_request_without_a_file_is_refused(client):
 
 
 def test_an_upload_is_deleted_even_when_analysis_fails(trained, files, tmp_path, monkeypatch):
-    from pipeline.webapp import create_app
-    from pipeline.webapp.analysis import Analyzer
+    from pipeline.serving.webapp import create_app
+    from pipeline.serving.webapp.analysis import Analyzer
 
     uploads = tmp_path / "uploads"
     client = create_app(config_from_dict(serve_params(trained, uploads))).test_client()
@@ -182,7 +182,7 @@ def test_an_upload_is_deleted_even_when_analysis_fails(trained, files, tmp_path,
 
 
 def test_without_trained_models_the_app_refuses_to_start(trained, tmp_path):
-    from pipeline.webapp import create_app
+    from pipeline.serving.webapp import create_app
 
     params = serve_params(trained, tmp_path, gender_model=str(tmp_path / "none.joblib"))
     with pytest.raises(ModelError, match="dvc repro"):
@@ -289,15 +289,15 @@ def test_a_person_uploads_a_photo_in_a_real_browser_and_reads_the_result(server,
 def warm_worker_state(params: dict) -> tuple[int | None, int]:
     """In a fresh process: build the app (which warms the models up) and report whether dlib's CNN ran and
     whether it was loaded."""
-    import pipeline.faces
-    from pipeline.webapp import create_app
+    import pipeline.faces.detection
+    from pipeline.serving.webapp import create_app
 
     create_app(config_from_dict(params))
-    return pipeline.faces._mmod_ran_in, pipeline.faces.load_mmod.cache_info().currsize
+    return pipeline.faces.detection._mmod_ran_in, pipeline.faces.detection.load_mmod.cache_info().currsize
 
 
 def test_the_warm_up_loads_the_cnn_but_never_runs_it(trained, uploads):
-    """A worker that ran dlib's CNN would fork analysis children that hang in it (pipeline.faces)."""
+    """A worker that ran dlib's CNN would fork analysis children that hang in it (pipeline.faces.detection)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 

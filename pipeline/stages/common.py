@@ -1,6 +1,6 @@
 """What every stage does around its own work: config, logging, MLflow, clear failures.
 
-The paths every stage reads and writes are declared in pipeline.outputs.
+The paths every stage reads and writes are declared in pipeline.tracking.publish.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from pipeline.config import Config, load_config
 from pipeline.errors import GenrecError, StageError
-from pipeline.tracking import StageRun, stage_run
+from pipeline.tracking.runs import StageRun, stage_run
 
 log = logging.getLogger("genrec")
 

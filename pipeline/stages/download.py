@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 
 from pipeline.config import Config
-from pipeline.download import fetch_dataset
-from pipeline.outputs import DOWNLOAD_METRICS, DOWNLOADS, RAW, publish_json
+from pipeline.data.download import fetch_dataset
+from pipeline.project import DOWNLOAD_METRICS, DOWNLOADS, RAW, resolve_from_root
 from pipeline.stages.common import log, run_stage
-from pipeline.tracking import StageRun, resolve_from_root
+from pipeline.tracking.publish import publish_json
+from pipeline.tracking.runs import StageRun
 
 
 def mirror_dir(configured: str | None):

@@ -1,7 +1,7 @@
 """DVC stage `evaluate-by-ethnicity`: the paper's Tables 1 and 2 from any labelled evaluation set.
 
-The sets and how each item is scored are in pipeline.evaluation_sets; the
-tables in pipeline.evaluation. Unreadable or missing items are counted and
+The sets and how each item is scored are in pipeline.evaluation.sets; the
+tables in pipeline.evaluation.tables. Unreadable or missing items are counted and
 named, and the stage completes.
 """
 
@@ -12,8 +12,7 @@ from functools import partial
 import pandas as pd
 
 from pipeline.config import Config
-from pipeline.evaluation import tables_markdown
-from pipeline.evaluation_sets import (
+from pipeline.evaluation.sets import (
     ITEM_COLUMNS,
     TITLES,
     cell_metrics,
@@ -24,10 +23,11 @@ from pipeline.evaluation_sets import (
     table_items,
     video_evaluation,
 )
+from pipeline.evaluation.tables import tables_markdown
+from pipeline.evaluation.videos import read_videos
+from pipeline.figures import confidence_figure, swap_sheet
 from pipeline.io import write_parquet
-from pipeline.labelled_videos import read_videos
-from pipeline.model_store import load_gender_model
-from pipeline.outputs import (
+from pipeline.project import (
     CONFIDENCE_BY_CELL,
     CONFIDENCE_FIGURE,
     EIGEN_FEATURES,
@@ -38,16 +38,14 @@ from pipeline.outputs import (
     TABLES,
     TABLES_MARKDOWN,
     TaskFiles,
-    publish_csv,
-    publish_figure,
-    publish_json,
-    publish_text,
     require,
+    resolve_from_root,
 )
-from pipeline.registry import version_of
-from pipeline.report import confidence_figure, swap_sheet
+from pipeline.serving.model_store import load_gender_model
 from pipeline.stages.common import StageError, run_stage
-from pipeline.tracking import StageRun, resolve_from_root
+from pipeline.tracking.publish import publish_csv, publish_figure, publish_json, publish_text
+from pipeline.tracking.registry import version_of
+from pipeline.tracking.runs import StageRun
 
 FEATURE_COLUMNS = ["path", "dataset", "ethnicity", "gender", "role"]
 

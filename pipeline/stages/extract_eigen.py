@@ -17,7 +17,8 @@ import pandas as pd
 from sklearn.base import clone
 
 from pipeline.config import Config, FeaturesConfig
-from pipeline.features.faces import (
+from pipeline.figures import eigenfaces_figure, variance_figure
+from pipeline.gender.features import (
     eigen_explained_variance,
     face_features,
     feature_names,
@@ -28,10 +29,9 @@ from pipeline.features.faces import (
     transform_all,
     variance_curve,
 )
-from pipeline.gender_data import gender_faces, require_both_genders, role_counts, select_training
-from pipeline.io import write_parquet
-from pipeline.models import save_model
-from pipeline.outputs import (
+from pipeline.gender.selection import gender_faces, require_both_genders, role_counts, select_training
+from pipeline.io import save_model, write_parquet
+from pipeline.project import (
     CROPS,
     EIGEN_FEATURES,
     EIGEN_METRICS,
@@ -40,14 +40,11 @@ from pipeline.outputs import (
     EIGEN_VARIANCE_FIGURE,
     EIGENFACES_FIGURE,
     FACES,
-    publish_csv,
-    publish_figure,
-    publish_json,
     require,
 )
-from pipeline.report import eigenfaces_figure, variance_figure
 from pipeline.stages.common import StageError, log, run_stage
-from pipeline.tracking import StageRun
+from pipeline.tracking.publish import publish_csv, publish_figure, publish_json
+from pipeline.tracking.runs import StageRun
 
 LABEL_COLUMNS = ["path", "dataset", "gender", "ethnicity", "age", "split", "role", "crop_index"]
 CURVE_SAMPLE = 5000

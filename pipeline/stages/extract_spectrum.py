@@ -1,7 +1,7 @@
 """DVC stage `extract-spectrum`: the detector's spectra of every real and fake image (or face crop), and of the
 frames of the real labelled videos.
 
-The rows, the extraction per input kind and the summaries are in pipeline.spectrum_sets.
+The rows, the extraction per input kind and the summaries are in pipeline.fake.training_set.
 """
 
 from __future__ import annotations
@@ -11,10 +11,21 @@ from functools import partial
 import pandas as pd
 
 from pipeline.config import Config
-from pipeline.features.spectrum import detector_columns, feature_columns
+from pipeline.data.manifest import kept_images
+from pipeline.fake.spectrum import detector_columns, feature_columns
+from pipeline.fake.training_set import (
+    profile_plot_data,
+    sample_rows,
+    spectra_of_rows,
+    spectrum_counts,
+    spectrum_table,
+    video_frame_counts,
+    video_frame_table,
+)
+from pipeline.figures import spectrum_figure
 from pipeline.io import write_parquet
-from pipeline.manifest import kept_images
-from pipeline.outputs import (
+from pipeline.parallel import compute_backend
+from pipeline.project import (
     CROPS,
     FACES,
     MANIFEST,
@@ -23,24 +34,11 @@ from pipeline.outputs import (
     SPECTRUM_FIGURE,
     SPECTRUM_METRICS,
     SPECTRUM_PROFILES,
-    publish_csv,
-    publish_figure,
-    publish_json,
     require,
 )
-from pipeline.parallel import compute_backend
-from pipeline.report import spectrum_figure
-from pipeline.spectrum_sets import (
-    class_profiles,
-    sample_rows,
-    spectra_of_rows,
-    spectrum_counts,
-    spectrum_table,
-    video_frame_counts,
-    video_frame_table,
-)
 from pipeline.stages.common import log, run_stage
-from pipeline.tracking import StageRun
+from pipeline.tracking.publish import publish_csv, publish_figure, publish_json
+from pipeline.tracking.runs import StageRun
 
 
 def labelled_rows(cfg: Config) -> pd.DataFrame:
@@ -62,7 +60,7 @@ def extract_spectrum(cfg: Config, run: StageRun) -> None:
         table = pd.concat([table, frames], ignore_index=True)
     write_parquet(SPECTRUM, table)
 
-    profiles = class_profiles(table[table["has_input"]], feature_columns(cfg.spectrum.n_points))
+    profiles = profile_plot_data(table[table["has_input"]], feature_columns(cfg.spectrum.n_points))
     publish_csv(run, SPECTRUM_PROFILES, profiles)
     publish_figure(run, SPECTRUM_FIGURE, partial(spectrum_figure, profiles))
     metrics = {**spectrum_counts(table), "input": cfg.spectrum.input, "side": cfg.spectrum.side}

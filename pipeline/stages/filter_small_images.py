@@ -1,6 +1,6 @@
 """DVC stage `filter-small-images`: the manifest of usable images, with drop reasons and the split.
 
-The work is pipeline.manifest's: read every source, inspect each image, assign the split, count.
+The work is pipeline.data.manifest's: read every source, inspect each image, assign the split, count.
 """
 
 from __future__ import annotations
@@ -8,21 +8,13 @@ from __future__ import annotations
 from functools import partial
 
 from pipeline.config import Config
+from pipeline.data.manifest import KEPT, filter_counts, inspect_all, read_sources, with_split
+from pipeline.figures import size_histogram_figure, size_histogram_table
 from pipeline.io import write_parquet
-from pipeline.manifest import KEPT, filter_counts, inspect_all, read_sources, with_split
-from pipeline.outputs import (
-    FILTER_METRICS,
-    IMAGE_SIZES,
-    IMAGE_SIZES_FIGURE,
-    MANIFEST,
-    RAW,
-    publish_csv,
-    publish_figure,
-    publish_json,
-)
-from pipeline.report import size_histogram_figure, size_histogram_table
+from pipeline.project import FILTER_METRICS, IMAGE_SIZES, IMAGE_SIZES_FIGURE, MANIFEST, RAW
 from pipeline.stages.common import log, run_stage
-from pipeline.tracking import StageRun
+from pipeline.tracking.publish import publish_csv, publish_figure, publish_json
+from pipeline.tracking.runs import StageRun
 
 
 def filter_small_images(cfg: Config, run: StageRun) -> None:

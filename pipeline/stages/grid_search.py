@@ -1,6 +1,6 @@
 """DVC stage `grid-search@<task>`: tune, refit with calibrated probabilities, evaluate on held-out data.
 
-Tasks (pipeline.tasks): `gender` (female vs male, face features from extract-eigen) and
+Tasks (pipeline.gender.task, pipeline.fake.task): `gender` (female vs male, face features from extract-eigen) and
 `fake` (real vs GAN-generated, spectrum features). Every held-out figure is
 given per source, beside leave-one-source-out figures.
 """
@@ -13,13 +13,19 @@ from functools import partial
 import numpy as np
 
 from pipeline.config import Config
-from pipeline.models import confusion_counts, confusion_table, roc_table, save_model
-from pipeline.outputs import TaskFiles, publish_csv, publish_figure, publish_json
-from pipeline.registry import review_challenger
-from pipeline.report import confusion_figure, roc_figure
+from pipeline.fake.task import TASK as FAKE_TASK
+from pipeline.figures import confusion_figure, roc_figure
+from pipeline.gender.task import TASK as GENDER_TASK
+from pipeline.io import save_model
+from pipeline.project import TaskFiles
 from pipeline.stages.common import StageError, log, run_stage
-from pipeline.tasks import COMMON_SECTIONS, TASKS, Served, tune
-from pipeline.tracking import StageRun
+from pipeline.tracking.publish import publish_csv, publish_figure, publish_json
+from pipeline.tracking.registry import review_challenger
+from pipeline.tracking.runs import StageRun
+from pipeline.training.metrics import confusion_counts, confusion_table, roc_table
+from pipeline.training.tasks import COMMON_SECTIONS, Served, tune
+
+TASKS = {task.name: task for task in (GENDER_TASK, FAKE_TASK)}
 
 
 def log_model(run: StageRun, served: Served, name: str) -> None:
@@ -98,7 +104,7 @@ def grid_search(task: str, cfg: Config, run: StageRun) -> None:
         run.log_metrics({"videos": {k: v for k, v in videos["summary"].items() if v is not None}})
         log.info("videos: %s", videos["summary"])
     log_model(run, served, spec.registered)
-    run.in_run(lambda: review_challenger(spec.registered))  # aliases challenger/champion (pipeline.registry)
+    run.in_run(lambda: review_challenger(spec.registered))  # aliases challenger/champion (pipeline.tracking.registry)
     log.info(
         "%s: CV %.4f (%s), held-out accuracy %.4f",
         task,

@@ -1,6 +1,6 @@
 """DVC stage `haar-crop`: the largest face of every kept image, as one array of grayscale crops.
 
-The work is pipeline.crops'; the detector and the face normalization are pipeline.faces'.
+The work is pipeline.faces.haar_crop'; the detector and the face normalization are pipeline.faces.detection'.
 """
 
 from __future__ import annotations
@@ -10,21 +10,13 @@ from functools import partial
 import pandas as pd
 
 from pipeline.config import Config
-from pipeline.crops import crop_all, detection_metrics, sample_sheet
+from pipeline.data.manifest import kept_images
+from pipeline.faces.haar_crop import crop_all, detection_metrics, sample_sheet
 from pipeline.io import write_parquet
-from pipeline.manifest import kept_images
-from pipeline.outputs import (
-    CROP_METRICS,
-    CROPS,
-    FACE_CROPS_FIGURE,
-    FACES,
-    MANIFEST,
-    publish_figure,
-    publish_json,
-    require,
-)
+from pipeline.project import CROP_METRICS, CROPS, FACE_CROPS_FIGURE, FACES, MANIFEST, require
 from pipeline.stages.common import StageError, log, run_stage
-from pipeline.tracking import StageRun
+from pipeline.tracking.publish import publish_figure, publish_json
+from pipeline.tracking.runs import StageRun
 
 
 def haar_crop(cfg: Config, run: StageRun) -> None:

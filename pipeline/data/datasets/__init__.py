@@ -1,0 +1,31 @@
+"""One reader per source layout, one manifest schema out (see schema.COLUMNS).
+
+A reader is the module of this package named for it (`utkface`, `lfw`, ...), its `read` function. The names
+a config may use are pipeline.config.READERS; a test checks that each has its module here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.data.datasets import celeba, fairface, fakeavceleb, image_folder, imdb_wiki, lfw, utkface, videos
+from pipeline.data.datasets.schema import COLUMNS, manifest
+
+READERS: dict[str, Callable[..., pd.DataFrame]] = {
+    module.__name__.rsplit(".", 1)[-1]: module.read
+    for module in (celeba, fairface, fakeavceleb, image_folder, imdb_wiki, lfw, utkface, videos)
+}
+
+
+def read_dataset(reader: str, root: Path, dataset: str, **options) -> pd.DataFrame:
+    if reader not in READERS:
+        raise ValueError(f"unknown reader {reader!r} for data set {dataset!r}; known: {sorted(READERS)}")
+    if not root.exists():
+        raise FileNotFoundError(f"data set {dataset!r} is not at {root}: run the download stage first")
+    return READERS[reader](root, dataset=dataset, **options)
+
+
+__all__ = ["COLUMNS", "READERS", "manifest", "read_dataset"]

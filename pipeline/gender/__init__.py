@@ -1,0 +1,19 @@
+"""Gender from faces.
+
+- features: the feature blocks (eigen, HOG, LBP, SIFT, PCA-SIFT) as one scikit-learn transformer.
+- selection: which faces train and which test the model, per source (the extract-eigen stage).
+- model: the served model: every face of a photo or frame with its gender and confidence.
+- task: grid-search@gender: its data, held-out figures and served model.
+"""
+
+
+def __getattr__(name: str):
+    # Models pickled before 0.2 name pipeline.gender.MirrorAveraged (pipeline.gender was one module then).
+    if name == "MirrorAveraged":
+        from pipeline.gender.model import MirrorAveraged
+
+        return MirrorAveraged
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["features", "selection", "model", "task"]
