@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from pipeline.config import write_params
 from pipeline.errors import GenrecError
@@ -28,6 +29,13 @@ def serve_command(args: argparse.Namespace) -> int:
     from pipeline.serving.server import serve
 
     return serve(args.host, args.port, args.workers)
+
+
+def report_command(args: argparse.Namespace) -> int:
+    """Rewrite the generated tables of README.md and docs/*.md from metrics/."""
+    from pipeline.docs import report
+
+    return report(Path.cwd(), args.check)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default: serve.port)")
     serve.add_argument("--workers", type=int, help="worker processes (default: serve.workers)")
     serve.set_defaults(func=serve_command)
+    report = commands.add_parser("report", help="rewrite README's and docs/' result tables from metrics/")
+    report.add_argument("--check", action="store_true", help="write nothing; fail if a table differs")
+    report.set_defaults(func=report_command)
     return parser
 
 
