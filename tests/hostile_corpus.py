@@ -1,6 +1,6 @@
 """Hostile uploads for GEN_REC, built from scratch (and one real face chip): each with the status it must get.
 
-Used by tests/test_hostile_uploads.py and benchmarks/serve_load.py.
+Used by tests/scenarios/test_hostile_uploads.py and benchmarks/serve_load.py.
 """
 
 from __future__ import annotations

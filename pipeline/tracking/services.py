@@ -348,11 +348,28 @@ def configure_dvc(services: Services, repo: Path) -> None:
 
 
 def experiment_url(base: str, tracking: str) -> str:
-    """The MLflow UI's page of genrec's runs (MLflow's own start page lists the empty Default first)."""
+    """The MLflow UI's page of genrec's training runs. MLflow 3 opens an experiment on its GenAI overview
+    ("Traces 0") and its start page on the empty Default experiment, so `make ui` names the runs page."""
     import mlflow
 
     experiment = mlflow.MlflowClient(tracking).get_experiment_by_name(EXPERIMENT)
-    return f"{base}/#/experiments/{experiment.experiment_id}" if experiment else base
+    return f"{base}/#/experiments/{experiment.experiment_id}/runs" if experiment else base
+
+
+def start_ui(port: int, store: str) -> tuple[subprocess.Popen, str]:
+    """`mlflow ui` on `store` at loopback `port`, once it answers, and the URL of genrec's runs page."""
+    base = f"http://{HOST}:{port}"
+    ui = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "ui", "--host", HOST, "--port", str(port)]
+        + ["--backend-store-uri", store]
+    )
+    try:
+        wait_until(lambda: http_ok(f"{base}/health"), "mlflow ui", Path("(its output above)"), ui)
+    except BaseException:
+        ui.terminate()
+        ui.wait(timeout=STOP_TIMEOUT_S["mlflow"])
+        raise
+    return ui, experiment_url(base, store)
 
 
 def open_ui(port: int) -> int:
@@ -363,23 +380,8 @@ def open_ui(port: int) -> int:
         print(f"MLflow: {url}")
         webbrowser.open(url)
         return 0
-    store = local_tracking_uri()
-    base = f"http://{HOST}:{port}"
-    ui = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "mlflow"),
-            "ui",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            store,
-        ]
-    )
+    ui, url = start_ui(port, local_tracking_uri())
     try:
-        wait_until(lambda: http_ok(f"{base}/health"), "mlflow ui", Path("(its output above)"), ui)
-        url = experiment_url(base, store)
         print(f"MLflow: {url}   (Ctrl-C stops it)", flush=True)
         webbrowser.open(url)
         return ui.wait()

@@ -203,7 +203,7 @@ def test_the_smoke_experiment_logs_to_the_server_and_its_artifacts_land_in_s3(te
     from pipeline.tracking.services import experiment_url
 
     page = experiment_url(env["MLFLOW_TRACKING_URI"], env["MLFLOW_TRACKING_URI"])
-    assert page == f"{env['MLFLOW_TRACKING_URI']}/#/experiments/{experiment.experiment_id}"
+    assert page == f"{env['MLFLOW_TRACKING_URI']}/#/experiments/{experiment.experiment_id}/runs"
     assert urllib.request.urlopen(page, timeout=30).status == 200
 
     # Run again, DVC finds nothing to do and no stage logs a run.

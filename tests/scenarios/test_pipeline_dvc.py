@@ -2,7 +2,7 @@
 default store at the repository root records them.
 
 The whole smoke pipeline under `dvc repro` (every stage, its metrics, the registry, nothing to do when run
-again) is tests/test_team.py's first test, against the team's MLflow server: the suite runs it once.
+again) is tests/scenarios/test_team.py's first test, against the team's MLflow server: the suite runs it once.
 """
 
 from __future__ import annotations

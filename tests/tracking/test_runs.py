@@ -125,7 +125,7 @@ with stage_run("grid-search@test") as run:
 """
 
 
-@pytest.mark.slow  # several processes, each opening an MLflow store; the rule itself: tests/test_registry.py
+@pytest.mark.slow  # several processes, each opening an MLflow store; the rule itself: tests/tracking/test_registry.py
 def test_a_new_version_is_challenger_and_becomes_champion_only_when_its_held_out_accuracy_is_higher(tmp_path):
     # Version 5 scores higher on another held-out set (30 items, not 100): not compared, no promotion.
     for accuracy, heldout_n in (("0.80", "100"), ("0.75", "100"), ("0.80", "100"), ("0.85", "100"), ("0.95", "30")):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import yaml
 from pipeline.config import config_from_dict
 from pipeline.errors import ModelError
 
-from helpers import free_port, trained_params
+from helpers import chromium_driver, free_port, trained_params
 
 pytestmark = pytest.mark.slow
 
@@ -234,22 +233,6 @@ def test_genrec_serve_answers_the_api_under_gunicorn(server, files):
     )
     result = json.load(urllib.request.urlopen(request, timeout=60))
     assert len(result["faces"]) == 2 and files_left(uploads) == []
-
-
-def chromium_driver():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not binary or not driver:
-        pytest.fail(
-            "the browser test needs Debian's chromium and chromium-driver: apt-get install chromium chromium-driver"
-        )
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(driver), options=options)
 
 
 def test_a_person_uploads_a_photo_in_a_real_browser_and_reads_the_result(server, raw, tmp_path):

@@ -36,9 +36,9 @@ def small_params() -> dict:
     params["filter"]["max_per_dataset"] = PER_DATASET
     params["compute"]["n_jobs"] = 1  # in this process: no worker start-up, and coverage sees the work
     # The cascade on smaller images (LFW's 250 px photos dominate its time): these tests check the stages'
-    # bookkeeping; the detector at its own settings is tests/test_faces.py's.
+    # bookkeeping; the detector at its own settings is tests/faces/test_detection.py's.
     params["crop"]["detect_side"] = 160
-    params["crop"]["fallback"] = None  # dlib's CNN: ~0.2 s a missed face; tests/test_faces.py checks it
+    params["crop"]["fallback"] = None  # dlib's CNN: ~0.2 s a missed face; tests/faces/test_detection.py checks it
     params["spectrum"]["max_per_source"] = 25  # per data set and split
     # A few components: randomized PCA is the slow part on tiny data (fit_to_sample is tested on its own).
     params["features"]["eigen"] |= {"n_components": 10, "curve_components": 20}
@@ -89,8 +89,8 @@ def project(raw_sample, tmp_path_factory):
 
 @pytest.mark.parametrize("stage", [name for name, _ in STAGES])
 def test_every_stage_writes_what_it_declares_and_logs_its_metrics_and_plots(project, stage):
-    """pipeline.tracking.publish declares what dvc.yaml lists (tests/test_outputs.py); each metrics and plot file
-    is also logged to the stage's MLflow run."""
+    """pipeline.project declares what dvc.yaml lists (tests/test_project.py); each metrics and plot file is
+    also logged to the stage's MLflow run."""
     work, runs = project
     declared = DECLARED[stage]
     missing = [path for path in (*declared.outs, *declared.metrics, *declared.plots) if not (work / path).exists()]
