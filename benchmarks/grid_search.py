@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from pipeline.config import compose, config_from_dict  # noqa: E402
 from pipeline.gender.features import face_features, load_crops  # noqa: E402
 from pipeline.gender.selection import gender_faces, select_training  # noqa: E402
-from pipeline.training.search import search_candidates  # noqa: E402
+from pipeline.training.search import TrainingRows, search_candidates  # noqa: E402
 
 PAPER_GRID = {  # as the paper wrote it: 7 x 2 x 6 x 2 = 168 points
     "C": [1, 10, 20, 30, 40, 50, 100],
@@ -83,9 +83,10 @@ def main() -> int:
         k: v for k, v in naive.best_params_.items() if k != "coef0" or naive.best_params_["kernel"] == "poly"
     }
     print(f"naive GridSearchCV, 168 points, 1 core: {naive_s:8.1f} s  best {naive_params} CV {naive.best_score_:.4f}")
+    rows = TrainingRows(X, y)  # every strategy searches the same rows
     for strategy in args.strategies:
         search = cfg.gender_search.model_copy(update={"strategy": strategy})
-        result, seconds = timed(lambda search=search: search_candidates(X, y, search, cfg.seed, n_jobs=-1))
+        result, seconds = timed(lambda search=search: search_candidates(rows, search, cfg.seed, n_jobs=-1))
         # Halving scores its last round on its own resources: re-score the winner on the naive search's folds.
         score = full_cv_score(X, y, result.estimator(), cfg.seed)
         same = result.best_params == naive_params

@@ -17,6 +17,7 @@ import csv
 import json
 import re
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 from pipeline.errors import GenrecError
@@ -90,6 +91,21 @@ def read_csv(metrics: Path, name: str) -> list[dict[str, str]]:
 # The tables: each reads one metrics file and returns markdown.
 
 
+# Every table by the name a document gives it (`<!-- genrec:table NAME -->`): a function of the metrics folder.
+TABLES: dict[str, Callable[[Path], str]] = {}
+
+
+def table(function=None, *, name: str | None = None):
+    """Register a table function under `name`, by default its own name dashed (gender_heldout -> gender-heldout)."""
+
+    def register(function):
+        TABLES[name or function.__name__.replace("_", "-")] = function
+        return function
+
+    return register(function) if function else register
+
+
+@table
 def gender_heldout(metrics: Path) -> str:
     """Held-out accuracy of the gender model per source, with its leave-one-out refit."""
     data = read_json(metrics, "gender.json")
@@ -110,6 +126,7 @@ def gender_heldout(metrics: Path) -> str:
     return markdown_table(header, rows)
 
 
+@table
 def gender_groups(metrics: Path) -> str:
     """Held-out accuracy per ethnic group, and the gap between the best and worst group."""
     data = read_json(metrics, "gender.json")
@@ -141,14 +158,6 @@ def fit_table(metrics: Path, name: str) -> str:
     return markdown_table(["rows", "n", "accuracy", "balanced", "ROC AUC"], rows)
 
 
-def gender_fit(metrics: Path) -> str:
-    return fit_table(metrics, "gender.json")
-
-
-def fake_fit(metrics: Path) -> str:
-    return fit_table(metrics, "fake.json")
-
-
 def search_table(metrics: Path, name: str) -> str:
     """The candidates' CV and held-out scores, and the parameters refitted."""
     data = read_json(metrics, name)
@@ -164,14 +173,7 @@ def search_table(metrics: Path, name: str) -> str:
     return markdown_table(["candidate", "CV accuracy", "held-out accuracy"], rows) + "\n\n" + caption
 
 
-def gender_search(metrics: Path) -> str:
-    return search_table(metrics, "gender.json")
-
-
-def fake_search(metrics: Path) -> str:
-    return search_table(metrics, "fake.json")
-
-
+@table
 def gender_training(metrics: Path) -> str:
     """The gender task's training faces per source, and the feature chain fitted on them."""
     data = read_json(metrics, "eigen.json")
@@ -185,6 +187,7 @@ def gender_training(metrics: Path) -> str:
     return markdown_table(["source", "training faces"], rows) + "\n\n" + caption
 
 
+@table
 def fake_heldout(metrics: Path) -> str:
     """Per held-out source: the share called fake (false alarms, or generated faces caught), and leave-one-out."""
     data = read_json(metrics, "fake.json")
@@ -201,6 +204,7 @@ def fake_heldout(metrics: Path) -> str:
     return markdown_table(["held-out source", "class", "called fake", "trained without it"], rows, right=2)
 
 
+@table
 def fake_clips(metrics: Path) -> str:
     """Each real clip whose frames are training rows, scored by a model refitted without them."""
     data = read_json(metrics, "fake.json")
@@ -224,6 +228,7 @@ def clip_name(path: str) -> str:
     return stem
 
 
+@table
 def fake_videos(metrics: Path) -> str:
     """The labelled videos, per clip: the fake detector's mean and vote over the frames' largest faces."""
     data = read_json(metrics, "fake_videos.json")
@@ -243,6 +248,7 @@ def fake_videos(metrics: Path) -> str:
     return markdown_table(header, rows, right=4)
 
 
+@table
 def fake_videos_summary(metrics: Path) -> str:
     """The labelled videos together, and those whose scene was never trained on."""
     summary = read_json(metrics, "fake_videos.json")["summary"]
@@ -260,6 +266,7 @@ def fake_videos_summary(metrics: Path) -> str:
     return markdown_table(header, rows)
 
 
+@table
 def gender_videos(metrics: Path) -> str:
     """The gender model on the labelled videos: how many have a known gender, and how many it gets right."""
     summary = read_json(metrics, "gender_videos.json")["summary"]
@@ -272,6 +279,7 @@ def gender_videos(metrics: Path) -> str:
     return markdown_table(["videos", "with a labelled gender, scored", "without a face", "right"], [row], right=0)
 
 
+@table
 def detection(metrics: Path) -> str:
     """haar-crop per source: images with a face found, the share only the CNN fallback found, several faces."""
     data = read_json(metrics, "haar_crop.json")
@@ -290,6 +298,7 @@ def detection(metrics: Path) -> str:
     return markdown_table(header, rows)
 
 
+@table
 def detection_groups(metrics: Path) -> str:
     """haar-crop's detection rate per labelled ethnic group and gender."""
     data = read_json(metrics, "haar_crop.json")
@@ -305,6 +314,7 @@ def detection_groups(metrics: Path) -> str:
     return markdown_table(["source", "face found, per ethnic group", "per gender"], rows, right=3)
 
 
+@table
 def spectrum_inputs(metrics: Path) -> str:
     """extract-spectrum: the images per class, and per source those without a face (so no score)."""
     data = read_json(metrics, "spectrum.json")
@@ -316,6 +326,7 @@ def spectrum_inputs(metrics: Path) -> str:
     return markdown_table(["source", "images without a face found"], rows) + "\n\n" + caption
 
 
+@table(name="data")
 def data_counts(metrics: Path) -> str:
     """filter-small-images per source: images kept, dropped, and the train/test split."""
     data = read_json(metrics, "filter.json")
@@ -348,14 +359,7 @@ def cells_table(metrics: Path, name: str) -> str:
     return markdown_table(["ethnicity", "gender", "n", "confidence mean", "confidence std", "accuracy"], rows, right=2)
 
 
-def table1(metrics: Path) -> str:
-    return cells_table(metrics, "table1.csv")
-
-
-def table2(metrics: Path) -> str:
-    return cells_table(metrics, "table2.csv")
-
-
+@table
 def tables_summary(metrics: Path) -> str:
     """Tables 1 and 2 in one line each: the set, items scored, and the largest gaps between cells."""
     data = read_json(metrics, "evaluation.json")
@@ -379,27 +383,17 @@ def tables_summary(metrics: Path) -> str:
     return markdown_table(header, rows, right=2)
 
 
-TABLES: dict[str, Callable[[Path], str]] = {
-    "gender-heldout": gender_heldout,
-    "gender-groups": gender_groups,
-    "gender-fit": gender_fit,
-    "gender-search": gender_search,
-    "gender-training": gender_training,
-    "gender-videos": gender_videos,
-    "detection": detection,
-    "detection-groups": detection_groups,
-    "data": data_counts,
-    "fake-heldout": fake_heldout,
-    "fake-fit": fake_fit,
-    "fake-search": fake_search,
-    "fake-clips": fake_clips,
-    "fake-videos": fake_videos,
-    "fake-videos-summary": fake_videos_summary,
-    "spectrum-inputs": spectrum_inputs,
-    "table1": table1,
-    "table2": table2,
-    "tables-summary": tables_summary,
-}
+# `<!-- genrec:table NAME -->` in a document: these six share their function with another table.
+TABLES.update(
+    {
+        "gender-fit": partial(fit_table, name="gender.json"),
+        "gender-search": partial(search_table, name="gender.json"),
+        "fake-fit": partial(fit_table, name="fake.json"),
+        "fake-search": partial(search_table, name="fake.json"),
+        "table1": partial(cells_table, name="table1.csv"),
+        "table2": partial(cells_table, name="table2.csv"),
+    }
+)
 
 
 def render(name: str, metrics: Path) -> str:

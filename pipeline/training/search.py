@@ -129,17 +129,20 @@ def weight_params(sample_weight: np.ndarray | None, rows=slice(None)) -> dict:
     return {} if sample_weight is None else {"clf__sample_weight": np.asarray(sample_weight)[rows]}
 
 
-def search_candidates(
-    X: np.ndarray,
-    y: np.ndarray,
-    search: SearchConfig,
-    seed: int,
-    n_jobs: int = -1,
-    sample_weight: np.ndarray | None = None,
-    groups: np.ndarray | None = None,
-) -> SearchResult:
-    """Every configured candidate's search on the same rows and folds; the best CV accuracy wins.
-    `groups`: rows that must stay on one side of every fold (cv_folds)."""
+@dataclass(frozen=True)
+class TrainingRows:
+    """What a search or a refit learns from: features, labels, and optionally a weight per row and the CV
+    groups (rows of one group stay on one side of every fold, cv_folds)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray | None = None
+    groups: np.ndarray | None = None
+
+
+def search_candidates(train: TrainingRows, search: SearchConfig, seed: int, n_jobs: int = -1) -> SearchResult:
+    """Every configured candidate's search on the same rows and folds; the best CV accuracy wins."""
+    X, y, sample_weight, groups = train.X, train.y, train.weight, train.groups
     if groups is not None and search.strategy == "halving":
         raise ModelError("strategy halving subsamples rows and so splits grouped rows: use grid or race")
     rows = search_rows(y, search, seed)
@@ -156,23 +159,15 @@ def search_candidates(
     return SearchResult(best_candidate, params, float(best.best_score_), searches, int(len(rows)))
 
 
-def calibrated_fit(
-    estimator,
-    X: np.ndarray,
-    y: np.ndarray,
-    search: SearchConfig,
-    seed: int,
-    n_jobs: int = -1,
-    sample_weight: np.ndarray | None = None,
-    groups: np.ndarray | None = None,
-) -> CalibratedClassifierCV:
+def calibrated_fit(estimator, train: TrainingRows, search: SearchConfig, seed: int, n_jobs: int = -1):
     """Refit on the whole training split with calibrated probabilities.
 
     ensemble=False: the calibration map is learnt on cross-validated scores (folds by cv_folds, so a group
     never scores itself) and applied to one model fitted on all rows, so predictions cost one model, not
     cv_folds.
     """
-    folds = cv_folds(y, search, seed, groups)
+    X, y, sample_weight = train.X, train.y, train.weight
+    folds = cv_folds(y, search, seed, train.groups)
     calibrated = CalibratedClassifierCV(estimator, method=search.calibration, cv=folds, ensemble=False, n_jobs=n_jobs)
     with warnings.catch_warnings():
         # The weights reach the classifier as clf__sample_weight; sklearn warns only because a Pipeline's

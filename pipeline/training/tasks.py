@@ -18,7 +18,7 @@ import pandas as pd
 from pipeline.config import Config, SearchConfig
 from pipeline.project import TaskIdentity
 from pipeline.training.metrics import evaluate, positive_probability
-from pipeline.training.search import SearchResult, calibrated_fit, search_candidates
+from pipeline.training.search import SearchResult, TrainingRows, calibrated_fit, search_candidates
 
 log = logging.getLogger("genrec")
 
@@ -71,7 +71,8 @@ class Served:
 def tune(task: str, data: TaskData, X: np.ndarray, seed: int, n_jobs: int) -> Tuned:
     """Search every candidate, refit the best with calibrated probabilities, score every candidate's refit."""
     search_cfg, y, train, test = data.search, data.y, data.train, data.test
-    result = search_candidates(X[train], y[train], search_cfg, seed, n_jobs, data.weight, data.groups)
+    rows = TrainingRows(X[train], y[train], data.weight, data.groups)
+    result = search_candidates(rows, search_cfg, seed, n_jobs)
     log.info(
         "%s: CV %.4f with %s %s; refitting on %d rows",
         task,
@@ -80,7 +81,7 @@ def tune(task: str, data: TaskData, X: np.ndarray, seed: int, n_jobs: int) -> Tu
         result.best_params,
         int(train.sum()),
     )
-    model = calibrated_fit(result.estimator(), X[train], y[train], search_cfg, seed, n_jobs, data.weight, data.groups)
+    model = calibrated_fit(result.estimator(), rows, search_cfg, seed, n_jobs)
     proba = data.probability(model, X, test)
     test_metrics = evaluate(y[test], proba)
 
@@ -89,9 +90,7 @@ def tune(task: str, data: TaskData, X: np.ndarray, seed: int, n_jobs: int) -> Tu
         fitted = (
             model
             if name == result.best_candidate
-            else calibrated_fit(
-                result.estimator(name), X[train], y[train], search_cfg, seed, n_jobs, data.weight, data.groups
-            )
+            else calibrated_fit(result.estimator(name), rows, search_cfg, seed, n_jobs)
         )
         candidates[name] = {
             "cv_score": float(search.best_score_),

@@ -13,7 +13,14 @@ from pipeline.config import SearchConfig
 from pipeline.errors import ModelError
 from pipeline.io import load_verified, save_model
 from pipeline.training.metrics import confusion_counts, confusion_table, evaluate, positive_probability, roc_table
-from pipeline.training.search import calibrated_fit, classifier, param_grid, search_candidates, search_rows
+from pipeline.training.search import (
+    TrainingRows,
+    calibrated_fit,
+    classifier,
+    param_grid,
+    search_candidates,
+    search_rows,
+)
 
 CANDIDATES = {
     "svm_linear": {"model": "svm", "grid": {"kernel": ["linear"], "C": [0.1, 1]}},
@@ -59,7 +66,7 @@ def test_search_rows_take_a_stratified_seeded_sample(data):
 
 def test_search_candidates_picks_the_best_cv_score_and_reports_every_candidate(data):
     X, y = data
-    result = search_candidates(X, y, search_config(), seed=0, n_jobs=1)
+    result = search_candidates(TrainingRows(X, y), search_config(), seed=0, n_jobs=1)
     assert set(result.searches) == set(CANDIDATES)
     assert result.best_score == max(s.best_score_ for s in result.searches.values())
     assert result.searched_rows == len(y)
@@ -73,14 +80,15 @@ def test_search_candidates_picks_the_best_cv_score_and_reports_every_candidate(d
 
 def test_halving_search_runs_in_rounds(data):
     X, y = data
-    result = search_candidates(X, y, search_config(strategy="halving", halving_factor=2), seed=0, n_jobs=1)
+    halving = search_config(strategy="halving", halving_factor=2)
+    result = search_candidates(TrainingRows(X, y), halving, seed=0, n_jobs=1)
     assert {"iter", "n_resources"} <= set(result.cv_table().columns)
 
 
 def test_calibrated_fit_gives_probabilities_and_evaluate_scores_them(data):
     X, y = data
-    result = search_candidates(X[:120], y[:120], search_config(), seed=0, n_jobs=1)
-    model = calibrated_fit(result.estimator(), X[:120], y[:120], search_config(), seed=0, n_jobs=1)
+    result = search_candidates(TrainingRows(X[:120], y[:120]), search_config(), seed=0, n_jobs=1)
+    model = calibrated_fit(result.estimator(), TrainingRows(X[:120], y[:120]), search_config(), seed=0, n_jobs=1)
     proba = positive_probability(model, X[120:])
     assert proba.shape == (40,) and ((proba >= 0) & (proba <= 1)).all()
     metrics = evaluate(y[120:], proba)
@@ -125,8 +133,9 @@ def test_a_race_finds_the_grid_searchs_winner_and_score_and_drops_hopeless_candi
             ],
         }
     }
-    grid = search_candidates(X, y, SearchConfig(candidates=svm, cv_folds=5), seed=0, n_jobs=1)
-    race = search_candidates(X, y, SearchConfig(candidates=svm, cv_folds=5, strategy="race"), seed=0, n_jobs=1)
+    rows = TrainingRows(X, y)
+    grid = search_candidates(rows, SearchConfig(candidates=svm, cv_folds=5), seed=0, n_jobs=1)
+    race = search_candidates(rows, SearchConfig(candidates=svm, cv_folds=5, strategy="race"), seed=0, n_jobs=1)
     assert race.best_params == grid.best_params and race.best_score == grid.best_score
     table = race.cv_table()
     assert table["folds_run"].min() == 1 and table["folds_run"].max() == 5  # C=0.001 stops after fold 1
@@ -169,11 +178,13 @@ def test_grouped_folds_keep_each_group_on_one_side_and_stay_stratified():
 def test_the_search_and_the_calibration_use_the_grouped_folds(data):
     X, y = data
     groups = np.array([f"g{i // 4}" for i in range(len(y))])
-    result = search_candidates(X, y, search_config(), seed=0, n_jobs=1, groups=groups)
+    result = search_candidates(TrainingRows(X, y, groups=groups), search_config(), seed=0, n_jobs=1)
     search = next(iter(result.searches.values()))
     for train, test in search.cv.split(X, y):
         assert not set(groups[train]) & set(groups[test])
-    model = calibrated_fit(result.estimator(), X, y, search_config(), seed=0, n_jobs=1, groups=groups)
+    model = calibrated_fit(result.estimator(), TrainingRows(X, y, groups=groups), search_config(), seed=0, n_jobs=1)
     assert 0 <= model.predict_proba(X[:3]).min() <= 1
     with pytest.raises(ModelError, match="halving subsamples rows"):
-        search_candidates(X, y, search_config(strategy="halving", halving_factor=2), seed=0, n_jobs=1, groups=groups)
+        search_candidates(
+            TrainingRows(X, y, groups=groups), search_config(strategy="halving", halving_factor=2), seed=0, n_jobs=1
+        )

@@ -8,7 +8,7 @@ frames reach the models already decoded and shrunk to the working size.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import cv2
@@ -85,17 +85,9 @@ class Analyzer:
 
     @classmethod
     def from_config(cls, serve: ServeConfig, gender: GenderModel, fake: FakeDetector) -> Analyzer:
-        return cls(
-            gender=gender,
-            fake=fake,
-            every_s=serve.every_s,
-            max_frames=serve.max_frames,
-            max_seconds=serve.max_seconds,
-            working_side=serve.working_side,
-            max_pixels=serve.max_pixels,
-            max_frame_pixels=serve.max_frame_pixels,
-            max_analysis_s=serve.max_analysis_s,
-        )
+        # Every field but the two models is the serve setting of the same name.
+        limits = {f.name: getattr(serve, f.name) for f in fields(cls) if f.name not in ("gender", "fake")}
+        return cls(gender=gender, fake=fake, **limits)
 
     @property
     def frame_limits(self) -> FrameLimits:
