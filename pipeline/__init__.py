@@ -1,3 +1,3 @@
 """genrec: a reproducible face-analysis pipeline (gender from eigenfaces, real vs GAN from the spectrum)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -21,6 +21,7 @@ from pipeline.config.compose import (
 from pipeline.config.schema import (
     BALANCE,
     BLOCKS,
+    ETHNICITY,
     EVALUATION_SOURCES,
     FAKEAVCELEB_TYPES,
     MAX_PIXELS,
@@ -62,6 +63,7 @@ __all__ = [
     "ConfigError",
     "CropConfig",
     "DownloadConfig",
+    "ETHNICITY",
     "EVALUATION_SOURCES",
     "EigenConfig",
     "EvaluationConfig",

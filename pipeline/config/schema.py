@@ -85,6 +85,25 @@ FAKEAVCELEB_TYPES = ("RealVideo-RealAudio", "FakeVideo-FakeAudio", "RealVideo-Fa
 # Declared pixels an image may have before it is decoded (filter-small-images and uploads alike).
 MAX_PIXELS = 40_000_000
 BALANCE = ("none", "gender", "ethnicity", "ethnicity_gender")
+# Every source's race label -> genrec's group name (the data set readers map with it; evaluation.ethnicities
+# names groups).
+ETHNICITY = {
+    "White": "Caucasian",
+    "Black": "African",
+    "Asian": "Asian (East)",
+    "Indian": "Indian",
+    "Others": "Others",
+    "African": "African",
+    "Asian (East)": "Asian (East)",
+    "Asian (South)": "Asian (South)",
+    "Caucasian (American)": "Caucasian",
+    "Caucasian (European)": "Caucasian (European)",
+    # FairFace's seven groups (the seed's three map onto its Black, East Asian and White).
+    "East Asian": "Asian (East)",
+    "Southeast Asian": "Southeast Asian",
+    "Middle Eastern": "Middle Eastern",
+    "Latino_Hispanic": "Latino Hispanic",
+}
 
 
 class Section(BaseModel):
@@ -511,8 +530,6 @@ class Config(Section):
                 if name not in sources:
                     raise FieldProblem(field, f"names {name!r}, which {within} does not hold")
         if self.evaluation:
-            from pipeline.data.datasets.schema import ETHNICITY
-
             known = sorted(set(ETHNICITY.values()))
             for group in self.evaluation.ethnicities:
                 if group not in known:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.data.datasets.schema import ETHNICITY, manifest, posix
+from pipeline.config import ETHNICITY
+from pipeline.data.datasets.schema import manifest, posix
 
 GENDERS = ("male", "female")
 

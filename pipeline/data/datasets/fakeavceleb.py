@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.data.datasets.schema import ETHNICITY, manifest, posix
+from pipeline.config import ETHNICITY
+from pipeline.data.datasets.schema import manifest, posix
 
 GENDERS = {"men": "male", "women": "female"}
 HEADER = ["source", "target1", "target2", "method", "category", "type", "race", "gender", "filename", "folder"]

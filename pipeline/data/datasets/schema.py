@@ -24,24 +24,6 @@ COLUMNS: dict[str, str] = {
     "subset": "string",  # the data set's own sub-collection (e.g. FakeAVCeleb type)
 }
 
-# The seed study's three groups, and the rest kept under their own names.
-ETHNICITY = {
-    "White": "Caucasian",
-    "Black": "African",
-    "Asian": "Asian (East)",
-    "Indian": "Indian",
-    "Others": "Others",
-    "African": "African",
-    "Asian (East)": "Asian (East)",
-    "Asian (South)": "Asian (South)",
-    "Caucasian (American)": "Caucasian",
-    "Caucasian (European)": "Caucasian (European)",
-    # FairFace's seven groups (the seed's three map onto its Black, East Asian and White).
-    "East Asian": "Asian (East)",
-    "Southeast Asian": "Southeast Asian",
-    "Middle Eastern": "Middle Eastern",
-    "Latino_Hispanic": "Latino Hispanic",
-}
 
 
 def manifest(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.data.datasets.schema import ETHNICITY, manifest, posix
+from pipeline.config import ETHNICITY
+from pipeline.data.datasets.schema import manifest, posix
 
 GENDERS = {"0": "male", "1": "female"}
 RACES = {"0": "White", "1": "Black", "2": "Asian", "3": "Indian", "4": "Others"}
