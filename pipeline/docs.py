@@ -24,7 +24,7 @@ from pipeline.errors import GenrecError
 
 OPEN = re.compile(r"^<!-- genrec:table (?P<name>[a-z0-9-]+) -->$")
 CLOSE = "<!-- /genrec:table -->"
-MARKER = "genrec:table"
+TABLE_MARKER = "genrec:table"
 
 SOURCES = {
     "celeba": "CelebA",
@@ -436,7 +436,7 @@ def rewrite(text: str, render_table: Callable[[str], str], where: str = "text") 
             out.extend(new)
             out.append(line)
             name = None
-        elif MARKER in line and line.strip().startswith("<!--"):
+        elif TABLE_MARKER in line and line.strip().startswith("<!--"):
             raise GenrecError(f"{where}:{number}: malformed marker {line.strip()!r}: write <!-- genrec:table NAME -->")
         elif name is not None:
             body.append(line)

@@ -14,13 +14,14 @@ from joblib import Parallel, delayed
 from sklearn.pipeline import Pipeline
 
 from pipeline.config import Config
-from pipeline.evaluation.videos import read_videos, score_gender_videos
+from pipeline.data.datasets import read_videos
 from pipeline.gender.features import transform_all
+from pipeline.gender.leave_one_out import gender_without
 from pipeline.gender.model import GenderModel, MirrorAveraged
 from pipeline.gender.selection import detection_rates
+from pipeline.gender.videos import score_gender_videos
 from pipeline.io import load_verified
 from pipeline.project import CROPS, EIGEN_FEATURES, EIGEN_TRANSFORMER, FACES, GENDER, RAW, require
-from pipeline.training.leave_one_out import gender_without
 from pipeline.training.metrics import evaluate
 from pipeline.training.scoring import accuracy_by, gap, gender_by_source
 from pipeline.training.tasks import COMMON_SECTIONS, Served, Task, TaskData, Tuned

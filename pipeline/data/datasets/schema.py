@@ -25,7 +25,6 @@ COLUMNS: dict[str, str] = {
 }
 
 
-
 def manifest(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """A manifest frame with the schema's columns and dtypes, in a stable order."""
     frame = pd.DataFrame(list(rows), columns=list(COLUMNS))
