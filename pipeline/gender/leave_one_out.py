@@ -9,6 +9,7 @@ from sklearn.base import clone
 
 from pipeline.config import FeaturesConfig
 from pipeline.gender.features import face_features, fit_to_sample, load_crops, transform_all
+from pipeline.training.scoring import accuracy_interval
 
 
 def gender_without(
@@ -38,6 +39,10 @@ def gender_without(
     if mirror_average:
         mirrored = transform_all(transformer, crops, faces, batch_size, mirror=True)
         decision = (decision + classifier.decision_function(mirrored)) / 2
-    predicted = decision > 0
-    accuracy = float(np.mean(predicted == (test["gender"] == "male").to_numpy()))
-    return {"n": int(len(test)), "n_train": int(len(train)), "accuracy": round(accuracy, 6)}
+    correct = (decision > 0) == (test["gender"] == "male").to_numpy()
+    return {
+        "n": int(len(test)),
+        "n_train": int(len(train)),
+        "accuracy": round(float(np.mean(correct)), 6),
+        "accuracy_ci95": accuracy_interval(correct, test["group"].to_numpy(), seed),
+    }

@@ -46,7 +46,8 @@ from pipeline.stages.common import StageError, log, run_stage
 from pipeline.tracking.publish import publish_csv, publish_figure, publish_json
 from pipeline.tracking.runs import StageRun
 
-EIGEN_LABEL_COLUMNS = ["path", "dataset", "gender", "ethnicity", "age", "split", "role", "crop_index"]
+# `group`: the person (or image) a face belongs to; held-out intervals resample people (training.scoring).
+EIGEN_LABEL_COLUMNS = ["path", "dataset", "group", "gender", "ethnicity", "age", "split", "role", "crop_index"]
 CURVE_SAMPLE = 5000
 EIGENFACES_SHOWN = 16
 
