@@ -3,7 +3,7 @@
 #   make test    creates .venv, installs genrec with its test tools (and Chromium), runs the lint, then pytest
 #   make test-fast  the unit tests only (no stage subprocesses, DVC, MLflow stores or browser): under a minute
 #   make lint    ruff: lint and format check
-#   make services / make services-stop   the team's S3 store and MLflow server (README: Working as a team)
+#   make services / make services-stop   the team's S3 store and MLflow server (docs/team.md)
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(abspath $(VENV))/bin
@@ -32,7 +32,7 @@ browser:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; }
 
 # The coverage floor sits a few points under what the whole suite reaches in-process (77% measured with the
-# team services and the upload sandbox, whose code runs mostly in subprocesses; README, Tests).
+# team services and the upload sandbox, whose code runs mostly in subprocesses; docs/tests.md).
 PYTEST := python -m pytest --strict-markers --durations=10 --cov=pipeline --cov-report=term
 COVERAGE_FLOOR ?= 75
 

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pipeline.faces.crops import pad_to_contain
+from pipeline.data.images import pad_to_contain
 from pipeline.io import write_with  # noqa: E402
 
 PNG_METADATA = {"Software": None}  # no version string: the bytes depend on the data only

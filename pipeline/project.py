@@ -131,7 +131,7 @@ EIGEN_METRICS, EIGEN_VARIANCE, EIGEN_VARIANCE_FIGURE, EIGENFACES_FIGURE = (
     FIGURES / "eigen_variance.png",
     FIGURES / "eigenfaces.png",
 )
-TABLES = {"table1": METRICS / "table1.csv", "table2": METRICS / "table2.csv"}
+TABLE_FILES = {"table1": METRICS / "table1.csv", "table2": METRICS / "table2.csv"}
 TABLES_MARKDOWN, EVALUATION_METRICS = METRICS / "tables.md", METRICS / "evaluation.json"
 CONFIDENCE_BY_CELL, CONFIDENCE_FIGURE, SWAPS_FIGURE = (
     PLOTS / "confidence_by_cell.csv",
@@ -156,7 +156,7 @@ STAGES: dict[str, Declared] = {
     "evaluate-by-ethnicity": Declared(
         outs=(ITEMS, TABLES_MARKDOWN),
         metrics=(EVALUATION_METRICS,),
-        plots=(*TABLES.values(), CONFIDENCE_BY_CELL, CONFIDENCE_FIGURE, SWAPS_FIGURE),
+        plots=(*TABLE_FILES.values(), CONFIDENCE_BY_CELL, CONFIDENCE_FIGURE, SWAPS_FIGURE),
     ),
 }
 

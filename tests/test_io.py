@@ -1,4 +1,4 @@
-"""pipeline.io: a written file is absent, the old version, or complete; never half written."""
+"""pipeline.io: a written file is absent, the old version, or complete; a model file loads only as it was saved."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import json
 
 import pandas as pd
 import pytest
+from sklearn.datasets import make_classification
 
-from pipeline.io import atomic_path, write_csv, write_json, write_parquet, write_with
+from pipeline.errors import ModelError
+from pipeline.io import atomic_path, load_verified, save_model, write_csv, write_json, write_parquet, write_with
+from pipeline.training.search import classifier
 
 
 def test_writers_create_folders_and_leave_no_temporary_files(tmp_path):
@@ -42,3 +45,19 @@ def test_atomic_path_renames_only_on_success(tmp_path):
         tmp.write_text("done")
         assert not target.exists()
     assert target.read_text() == "done"
+
+
+def test_a_saved_model_loads_only_while_its_sha256_matches(tmp_path):
+    X, y = make_classification(n_samples=160, n_features=6, n_informative=4, random_state=0)
+    model = classifier("logistic_regression", 0).fit(X, y)
+    path = tmp_path / "models" / "fake.joblib"
+    record = save_model(model, path, {"task": "fake"})
+    assert json.loads(path.with_suffix(".json").read_text()) == record and record["file"] == "fake.joblib"
+    loaded, info = load_verified(path)
+    assert (loaded.predict(X) == model.predict(X)).all() and info["task"] == "fake"
+
+    path.write_bytes(path.read_bytes() + b"\0")  # changed after the pipeline wrote it
+    with pytest.raises(ModelError, match="does not match the sha256"):
+        load_verified(path)
+    with pytest.raises(ModelError, match="run `dvc repro`"):
+        load_verified(tmp_path / "models" / "absent.joblib")

@@ -10,6 +10,20 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "pipeline"
 # Serving loads a trained model and answers; it must not carry the code that trains one.
 TRAINING_CODE = ("pipeline.training", "pipeline.gender.task", "pipeline.fake.task", "pipeline.stages")
+# Imports run one way, down this list: a module may import its own layer and the layers below it, never above.
+LAYERS = [
+    ("pipeline.errors", "pipeline.io", "pipeline.parallel", "pipeline.project", "pipeline.config", "pipeline.docs"),
+    ("pipeline.data",),
+    ("pipeline.figures",),
+    ("pipeline.faces",),
+    ("pipeline.training",),
+    ("pipeline.gender", "pipeline.features"),  # pipeline.features: the 0.1 alias of pipeline.gender.features
+    ("pipeline.fake",),
+    ("pipeline.evaluation",),
+    ("pipeline.tracking",),
+    ("pipeline.serving",),
+    ("pipeline.stages", "pipeline.cli"),
+]
 
 
 def module_name(path: Path) -> str:
@@ -92,6 +106,33 @@ def test_the_top_level_holds_at_most_eight_modules_besides_the_subpackages():
 
 def test_no_import_cycle_among_the_package_modules():
     assert cycles(import_graph()) == []
+
+
+def layer(module: str) -> int:
+    """The layer of a module: the deepest LAYERS entry naming it or a package above it (the package itself: -1)."""
+    for rank, names in enumerate(LAYERS):
+        if any(module == name or module.startswith(name + ".") for name in names):
+            return rank
+    assert module == "pipeline", f"{module} is in no layer of LAYERS"
+    return -1
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{source} (layer {layer(source)}) imports {target} (layer {layer(target)})"
+        for source, targets in graph.items()
+        for target in targets
+        if layer(target) > layer(source) and not target.startswith(source + ".")  # a package's own modules
+    )
+
+
+def test_imports_run_one_way_down_the_layers():
+    assert upward_imports(import_graph()) == []
+
+
+def test_an_upward_import_is_reported():
+    graph = {"pipeline.data.images": {"pipeline.faces.crops"}, "pipeline.faces.crops": {"pipeline.data.images"}}
+    assert upward_imports(graph) == ["pipeline.data.images (layer 1) imports pipeline.faces.crops (layer 3)"]
 
 
 def test_the_cycle_finder_finds_a_cycle():

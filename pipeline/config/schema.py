@@ -31,6 +31,7 @@ from pydantic import (
 from typing_extensions import TypedDict
 
 from pipeline.errors import GenrecError
+from pipeline.project import TaskFiles
 
 
 class ConfigError(GenrecError, ValueError):
@@ -415,8 +416,9 @@ class ServeConfig(Section):
     max_frames: Annotated[Int, Field(ge=1)] = 20
     max_seconds: Positive = 60
     upload_dir: Str | None = None
-    gender_model: Str = "data/models/gender.joblib"
-    fake_model: Str = "data/models/fake.joblib"
+    # What grid-search writes (pipeline.project), or an MLflow model URI such as models:/genrec-gender@champion.
+    gender_model: Str = TaskFiles.of("gender").model.as_posix()
+    fake_model: Str = TaskFiles.of("fake").model.as_posix()
     # Hostile uploads (issue 16): the budget of one analysis (wall-clock and CPU seconds, memory beyond
     # the worker's), the stated bound on a worker plus its analysis, the working size, the pixel caps,
     # the header timeout and the sweep period.

@@ -22,9 +22,9 @@ from tqdm import tqdm
 from pipeline.config import Source, SubsetConfig
 from pipeline.errors import GenrecError
 
-MARKER = ".genrec-source.json"
+SOURCE_MARKER = ".genrec-source.json"
 CHUNK = 1 << 20
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+ARCHIVE_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 class DownloadError(GenrecError, RuntimeError):
@@ -150,7 +150,7 @@ def choose_subset(files: list[str], subset: SubsetConfig | None) -> set[str]:
     """
     if subset is None:
         return set(files)
-    images = [name for name in files if name.lower().endswith(IMAGE_SUFFIXES)]
+    images = [name for name in files if name.lower().endswith(ARCHIVE_IMAGE_SUFFIXES)]
     chosen = sorted(images, key=lambda name: _subset_key(subset.seed, name))[: subset.images]
     return (set(files) - set(images)) | set(chosen)
 
@@ -259,7 +259,7 @@ def extract(archive: Path, dest: Path, sha256: str, subset: SubsetConfig | None 
             _extract_gzip(archive, staging)
         else:
             shutil.copy2(archive, staging / archive.name)
-        (staging / MARKER).write_text(json.dumps(_marker(archive, sha256, subset)))
+        (staging / SOURCE_MARKER).write_text(json.dumps(_marker(archive, sha256, subset)))
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError, csv.Error) as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise DownloadError(f"could not extract {archive}: {error}") from None
@@ -274,7 +274,7 @@ def extract(archive: Path, dest: Path, sha256: str, subset: SubsetConfig | None 
 
 def is_in_place(dest: Path, sha256: str, subset: SubsetConfig | None = None) -> bool:
     """True when `dest` holds a complete extraction of the archive with this checksum (and this subset)."""
-    marker = dest / MARKER
+    marker = dest / SOURCE_MARKER
     try:
         found = json.loads(marker.read_text())
     except (OSError, ValueError):

@@ -74,3 +74,12 @@ def read_gray(path: str) -> np.ndarray | None:
     """8-bit grayscale image decoded in colour and converted as uploads are, or None when OpenCV cannot decode it."""
     image = read_image(path)
     return None if image is None else to_gray(image)
+
+
+def pad_to_contain(gray: np.ndarray, box: Sequence[int]) -> tuple[np.ndarray, int]:
+    """`gray` extended by edge replication far enough to hold the box, and the extension's width."""
+    x, y, w, h = (int(v) for v in box)
+    pad = max(0, -x, -y, x + w - gray.shape[1], y + h - gray.shape[0])
+    if pad:
+        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    return gray, pad

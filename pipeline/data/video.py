@@ -8,16 +8,23 @@ a pixel cap, and frames are shrunk to a working size as they are read.
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
+import pandas as pd
 
 from pipeline.errors import GenrecError
 
 # Frame rates outside this range are lies or broken headers; 25 when none is given.
 MIN_FPS, MAX_FPS, DEFAULT_FPS = 1.0, 120.0, 25.0
+
+
+log = logging.getLogger("genrec")
 
 
 class VideoError(GenrecError):
@@ -114,3 +121,17 @@ def sample_frames(
     if not frames:
         raise VideoError(f"{path} holds no readable frame")
     return frames
+
+
+def readable_videos(
+    videos: pd.DataFrame, every_s: float, max_frames: int, skipped: dict
+) -> Iterator[tuple[Any, list[Frame]]]:
+    """Each readable video's row with its sampled frames, one video at a time; unreadable ones go to `skipped`."""
+    for row in videos.itertuples():
+        try:
+            frames = sample_frames(row.path, every_s, max_frames)
+        except VideoError as error:
+            skipped[row.path] = str(error)
+            log.warning("skipped video: %s", error)
+            continue
+        yield row, frames

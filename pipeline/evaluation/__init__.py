@@ -3,7 +3,6 @@
 - tables: mean and std of the gender model's confidence per ethnicity x gender cell.
 - sets: the items behind the tables, and how the model scores each one.
 - faceswap: classical face swaps between aligned chips, same race and gender.
-- videos: labelled videos through the models: their frames' largest faces.
 """
 
-__all__ = ["tables", "sets", "faceswap", "videos"]
+__all__ = ["tables", "sets", "faceswap"]

@@ -7,7 +7,7 @@ Table sources (config group `evaluation`):
   face of the same race and gender (pipeline.evaluation.faceswap), fake;
 - fakeavceleb: FakeAVCeleb's metadata and videos, one `type` per table.
 A seeded sample of `per_cell` items per ethnicity x gender cell. A video item
-goes through pipeline.evaluation.videos, as grid-search's labelled videos do.
+goes through pipeline.gender.videos, as grid-search's labelled videos do.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from pipeline.evaluation.tables import (
     table_summary,
     video_result,
 )
-from pipeline.evaluation.videos import gender_of_frames
 from pipeline.gender.model import GenderModel
+from pipeline.gender.videos import gender_of_frames
 
 GENDERS = ["male", "female"]
 TITLES = {"table1": "Table 1: real faces", "table2": "Table 2: fake faces"}

@@ -59,7 +59,7 @@ def item_result(faces: list[FacePrediction]) -> dict:
 
 
 def video_result(summary: dict) -> dict:
-    """A video's result from pipeline.gender.model.video_gender's summary."""
+    """A video's result from its summary (pipeline.gender.videos.gender_of_frames)."""
     if summary["gender"] is None:
         return {"status": "no_face", "faces": 0, "predicted": None, "confidence": None, "frames": summary["frames"]}
     return {

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from pipeline.config import CropConfig
-from pipeline.data.images import read_image, to_gray
+from pipeline.data.images import pad_to_contain, read_image, to_gray
 from pipeline.faces.detection import find_faces, load_cascade
 
 
@@ -25,15 +25,6 @@ def face_square(box: Sequence[int], margin: float) -> tuple[int, int, int, int]:
     left = int(round(x + w / 2 - side / 2))
     top = int(round(y + h / 2 - side / 2))
     return left, top, side, side
-
-
-def pad_to_contain(gray: np.ndarray, box: Sequence[int]) -> tuple[np.ndarray, int]:
-    """`gray` extended by edge replication far enough to hold the box, and the extension's width."""
-    x, y, w, h = (int(v) for v in box)
-    pad = max(0, -x, -y, x + w - gray.shape[1], y + h - gray.shape[0])
-    if pad:
-        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    return gray, pad
 
 
 def cut_region(gray: np.ndarray, box: Sequence[int]) -> np.ndarray:

@@ -12,10 +12,11 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from pipeline.config import Config
-from pipeline.evaluation.videos import read_videos, score_fake_videos
+from pipeline.data.datasets import read_videos
 from pipeline.fake.detector import FakeDetector
 from pipeline.fake.spectrum import detector_columns, profile_of
 from pipeline.fake.training_set import trained_scenes
+from pipeline.fake.videos import score_fake_videos
 from pipeline.project import FAKE, RAW, SPECTRUM, require
 from pipeline.training.leave_one_out import fake_without, fake_without_clip
 from pipeline.training.scoring import fake_by_source, source_weights

@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import Config
+from pipeline.data.datasets import read_videos
 from pipeline.data.images import to_gray
 from pipeline.data.splits import assign_split, cap_per_group
+from pipeline.data.video import readable_videos
 from pipeline.errors import StageError
-from pipeline.evaluation.videos import read_videos, readable_videos
 from pipeline.faces.detection import detect_faces
 from pipeline.fake.spectrum import (
     detector_input,
@@ -32,7 +33,7 @@ from pipeline.fake.spectrum import (
 )
 from pipeline.parallel import absolute_paths, batches, map_batches
 
-LABEL_COLUMNS = ["path", "dataset", "real_fake", "gender", "ethnicity", "group", "split"]
+SPECTRUM_LABEL_COLUMNS = ["path", "dataset", "real_fake", "gender", "ethnicity", "group", "split"]
 
 
 def sample_rows(rows: pd.DataFrame, cfg: Config) -> pd.DataFrame:
@@ -94,7 +95,7 @@ def spectrum_table(rows: pd.DataFrame, features: np.ndarray, columns: list[str])
     has_input = ~np.isnan(features).any(axis=1)
     return pd.concat(
         [
-            rows[LABEL_COLUMNS].reset_index(drop=True).assign(has_input=has_input),
+            rows[SPECTRUM_LABEL_COLUMNS].reset_index(drop=True).assign(has_input=has_input),
             pd.DataFrame(features, columns=columns),
         ],
         axis=1,
@@ -178,7 +179,9 @@ def video_frame_table(cfg: Config, raw: Path, columns: list[str]) -> tuple[pd.Da
                     "split": split[row.Index],
                 }
             )
-    table = spectrum_table(pd.DataFrame(rows, columns=LABEL_COLUMNS), spectra_of_inputs(regions, spectrum), columns)
+    table = spectrum_table(
+        pd.DataFrame(rows, columns=SPECTRUM_LABEL_COLUMNS), spectra_of_inputs(regions, spectrum), columns
+    )
     return table, skipped
 
 

@@ -3,6 +3,8 @@
 - features: the feature blocks (eigen, HOG, LBP, SIFT, PCA-SIFT) as one scikit-learn transformer.
 - selection: which faces train and which test the model, per source (the extract-eigen stage).
 - model: the served model: every face of a photo or frame with its gender and confidence.
+- videos: a video's gender from its frames' largest faces; the labelled videos.
+- leave_one_out: the features and classifier refitted without one source.
 - task: grid-search@gender: its data, held-out figures and served model.
 """
 
@@ -16,4 +18,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["features", "selection", "model", "task"]
+__all__ = ["features", "selection", "model", "videos", "leave_one_out", "task"]

@@ -14,15 +14,16 @@ from joblib import Parallel, delayed
 from sklearn.pipeline import Pipeline
 
 from pipeline.config import Config
-from pipeline.evaluation.videos import read_videos, score_gender_videos
+from pipeline.data.datasets import read_videos
 from pipeline.gender.features import transform_all
+from pipeline.gender.leave_one_out import gender_without
 from pipeline.gender.model import GenderModel, MirrorAveraged
 from pipeline.gender.selection import detection_rates
+from pipeline.gender.videos import score_gender_videos
 from pipeline.io import load_verified
 from pipeline.project import CROPS, EIGEN_FEATURES, EIGEN_TRANSFORMER, FACES, GENDER, RAW, require
-from pipeline.training.leave_one_out import gender_without
 from pipeline.training.metrics import evaluate
-from pipeline.training.scoring import accuracy_by, gap, gender_by_source
+from pipeline.training.scoring import accuracy_by, accuracy_interval, gap, gap_interval, gender_by_source
 from pipeline.training.tasks import COMMON_SECTIONS, Served, Task, TaskData, Tuned
 
 log = logging.getLogger("genrec")
@@ -49,20 +50,25 @@ def gender_extras(cfg: Config, data: TaskData, tuned: Tuned, X: np.ndarray) -> d
     predicted = (tuned.proba >= 0.5).astype(int)
     detection = detection_rates(pd.read_parquet(require(FACES)), cfg.gender)
     by_ethnicity = accuracy_by(test, "ethnicity", data.y[data.test], predicted)
+    correct = predicted == data.y[data.test]
     extras = {
         "test": {
             "accuracy_by_group": by_ethnicity,
             "accuracy_gap": gap(by_ethnicity),
+            "accuracy_gap_ci95": gap_interval(correct, test["ethnicity"], test["group"].to_numpy(), cfg.seed),
             "accuracy_by_gender": accuracy_by(test, "gender", data.y[data.test], predicted),
         },
-        "heldout": gender_by_source(test, data.y[data.test], predicted, detection),
+        "heldout": gender_by_source(test, data.y[data.test], predicted, detection, cfg.seed),
         "cross_dataset": {},
         "leave_one_out": {},
     }
     for dataset in sorted(data.table.loc[data.table["role"] == "cross", "dataset"].unique()):
         rows = ((data.table["role"] == "cross") & (data.table["dataset"] == dataset)).to_numpy()
+        proba = data.probability(model, X, rows)
+        people = data.table.loc[rows, "group"].to_numpy()
         extras["cross_dataset"][str(dataset)] = {
-            **evaluate(data.y[rows], data.probability(model, X, rows)),
+            **evaluate(data.y[rows], proba),
+            "accuracy_ci95": accuracy_interval((proba >= 0.5) == data.y[rows], people, cfg.seed),
             "n": int(rows.sum()),
             **detection.get(str(dataset), {}),
         }

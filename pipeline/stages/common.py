@@ -1,6 +1,6 @@
 """What every stage does around its own work: config, logging, MLflow, clear failures.
 
-The paths every stage reads and writes are declared in pipeline.tracking.publish.
+The paths every stage reads and writes are declared in pipeline.project.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from functools import partial
 import pandas as pd
 
 from pipeline.config import Config
+from pipeline.data.datasets import read_videos
 from pipeline.evaluation.sets import (
     ITEM_COLUMNS,
     TITLES,
@@ -24,7 +25,6 @@ from pipeline.evaluation.sets import (
     video_evaluation,
 )
 from pipeline.evaluation.tables import tables_markdown
-from pipeline.evaluation.videos import read_videos
 from pipeline.figures import confidence_figure, swap_sheet
 from pipeline.io import write_parquet
 from pipeline.project import (
@@ -32,10 +32,11 @@ from pipeline.project import (
     CONFIDENCE_FIGURE,
     EIGEN_FEATURES,
     EVALUATION_METRICS,
+    GENDER,
     ITEMS,
     RAW,
     SWAPS_FIGURE,
-    TABLES,
+    TABLE_FILES,
     TABLES_MARKDOWN,
     TaskFiles,
     require,
@@ -52,7 +53,7 @@ FEATURE_COLUMNS = ["path", "dataset", "ethnicity", "gender", "role"]
 
 def model_version(sha256: str) -> str:
     """The genrec-gender registry version whose run logged this model file, or 'unregistered'."""
-    return version_of("genrec-gender", sha256)
+    return version_of(GENDER.registered, sha256)
 
 
 def evaluate_by_ethnicity(cfg: Config, run: StageRun) -> None:
@@ -76,7 +77,7 @@ def evaluate_by_ethnicity(cfg: Config, run: StageRun) -> None:
     items = pd.concat(all_results, ignore_index=True).reindex(columns=ITEM_COLUMNS)
     write_parquet(ITEMS, items.astype({"path": str}))
     for name, table in tables.items():
-        publish_csv(run, TABLES[name], table)
+        publish_csv(run, TABLE_FILES[name], table)
     publish_text(run, TABLES_MARKDOWN, tables_markdown(tables, TITLES))
     bars = confidence_bars(tables)
     publish_csv(run, CONFIDENCE_BY_CELL, bars[["table", "cell", "confidence_mean", "confidence_std", "n"]])

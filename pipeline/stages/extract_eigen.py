@@ -46,7 +46,8 @@ from pipeline.stages.common import StageError, log, run_stage
 from pipeline.tracking.publish import publish_csv, publish_figure, publish_json
 from pipeline.tracking.runs import StageRun
 
-LABEL_COLUMNS = ["path", "dataset", "gender", "ethnicity", "age", "split", "role", "crop_index"]
+# `group`: the person (or image) a face belongs to; held-out intervals resample people (training.scoring).
+EIGEN_LABEL_COLUMNS = ["path", "dataset", "group", "gender", "ethnicity", "age", "split", "role", "crop_index"]
 CURVE_SAMPLE = 5000
 EIGENFACES_SHOWN = 16
 
@@ -79,7 +80,9 @@ def extract_eigen(cfg: Config, run: StageRun) -> None:
     transformer = clone(face_features(features_cfg, size, cfg.seed)).fit(train_crops)
     features = transform_all(transformer, crops, rows["crop_index"].to_numpy(), cfg.compute.batch_size)
     columns = feature_names(transformer, train_crops[:1])
-    table = pd.concat([rows[LABEL_COLUMNS].reset_index(drop=True), pd.DataFrame(features, columns=columns)], axis=1)
+    table = pd.concat(
+        [rows[EIGEN_LABEL_COLUMNS].reset_index(drop=True), pd.DataFrame(features, columns=columns)], axis=1
+    )
     write_parquet(EIGEN_FEATURES, table)
     record = {"stage": "extract-eigen", "blocks": list(cfg.features.blocks), "input_size": size, "features": columns}
     save_model(transformer, EIGEN_TRANSFORMER, record)

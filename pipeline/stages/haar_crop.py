@@ -1,6 +1,7 @@
 """DVC stage `haar-crop`: the largest face of every kept image, as one array of grayscale crops.
 
-The work is pipeline.faces.haar_crop'; the detector and the face normalization are pipeline.faces.detection'.
+The work is pipeline.faces.haar_crop's; the detector is pipeline.faces.detection's, the face normalization
+pipeline.faces.crops'.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The model registry drives serving: every new version is the `challenger`, the best one the `champion`.
 
-The rule (also in the README, "Working as a team"):
+The rule (also in docs/team.md, "The registry drives serving"):
 
     After grid-search registers a model version, that version gets the alias
     `challenger`. It also gets the alias `champion` when the model has no

@@ -1,4 +1,5 @@
-"""Leave-one-source-out figures: how a model does on a source it never saw.
+"""Leave-one-source-out figures: how a model does on a source it never saw (the gender task's refits, which
+rebuild the face features, are pipeline.gender.leave_one_out).
 
 Each refit uses the winning candidate's parameters (no new search) and the
 model's own decision; the left-out source's held-out part is then scored.
@@ -10,41 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from pipeline.config import FeaturesConfig
-from pipeline.gender.features import face_features, fit_to_sample, load_crops, transform_all
 from pipeline.training.scoring import source_weights
-
-
-def gender_without(
-    source: str,
-    table: pd.DataFrame,
-    crops: np.ndarray,
-    features: FeaturesConfig,
-    estimator,
-    seed: int,
-    batch_size: int,
-    mirror_average: bool = False,
-) -> dict:
-    """The feature chain and the classifier refitted on the training faces of every other source,
-    scored on `source`'s held-out faces by the refit's own decision (uncalibrated, as before the mirror
-    average); with mirror_average, by the mean of its decisions for each face and for its mirror image, the
-    counterpart of the served model's mean of calibrated probabilities."""
-    train = table[(table["role"] == "train") & (table["dataset"] != source)]
-    test = table[(table["role"] == "test") & (table["dataset"] == source)]
-    if test.empty or train["gender"].nunique() < 2:
-        return {"n": int(len(test)), "accuracy": None}
-    size = crops.shape[1]
-    train_crops = load_crops(crops, train["crop_index"].to_numpy())
-    transformer = face_features(fit_to_sample(features, len(train)), size, seed).fit(train_crops)
-    classifier = clone(estimator).fit(transformer.transform(train_crops), (train["gender"] == "male").to_numpy())
-    faces = test["crop_index"].to_numpy()
-    decision = classifier.decision_function(transform_all(transformer, crops, faces, batch_size))
-    if mirror_average:
-        mirrored = transform_all(transformer, crops, faces, batch_size, mirror=True)
-        decision = (decision + classifier.decision_function(mirrored)) / 2
-    predicted = decision > 0
-    accuracy = float(np.mean(predicted == (test["gender"] == "male").to_numpy()))
-    return {"n": int(len(test)), "n_train": int(len(train)), "accuracy": round(accuracy, 6)}
 
 
 def fake_without(

@@ -36,3 +36,8 @@ def confusion_table(y: np.ndarray, predicted: np.ndarray, labels: list[str]) -> 
 
 def confusion_counts(y: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     return confusion_matrix(y, predicted, labels=[0, 1])
+
+
+def share(flags: list[bool]) -> float | None:
+    """The share of true flags (6 decimals), None when there are none."""
+    return round(float(np.mean(flags)), 6) if flags else None

@@ -16,7 +16,7 @@ import pytest
 
 from pipeline.config import Source, SubsetConfig, compose, config_from_dict
 from pipeline.data.datasets import read_dataset
-from pipeline.data.download import MARKER, DownloadError, extract, fetch_dataset, fetch_url, is_in_place
+from pipeline.data.download import SOURCE_MARKER, DownloadError, extract, fetch_dataset, fetch_url, is_in_place
 
 from helpers import REPO
 
@@ -92,10 +92,10 @@ def test_http_download_verifies_extracts_and_then_does_nothing(tmp_path, face_ar
     with Server(archive.read_bytes()) as server:
         folder, changed = fetch_dataset(source(sha, server.url), tmp_path / "raw", None, tmp_path / "dl")
         assert changed and len(list((folder / "faces").glob("*.jpg"))) == 20
-        assert (folder / MARKER).is_file()
-        stamp = (folder / MARKER).stat().st_mtime_ns
+        assert (folder / SOURCE_MARKER).is_file()
+        stamp = (folder / SOURCE_MARKER).stat().st_mtime_ns
         folder, changed = fetch_dataset(source(sha, server.url), tmp_path / "raw", None, tmp_path / "dl")
-        assert not changed and (folder / MARKER).stat().st_mtime_ns == stamp
+        assert not changed and (folder / SOURCE_MARKER).stat().st_mtime_ns == stamp
         assert len(server.requests) == 1
 
 
@@ -300,7 +300,7 @@ def test_the_marker_tells_a_subset_from_the_whole_archive(tmp_path):
     assert fetch(subset) == (folder, False)
     folder, changed = fetch(None)  # the whole archive is asked for: extracted again, all of it
     assert changed and len(images_in(folder)) == 30
-    assert json.loads((folder / MARKER).read_text()) == {"archive": "faces.tar.gz", "sha256": sha}
+    assert json.loads((folder / SOURCE_MARKER).read_text()) == {"archive": "faces.tar.gz", "sha256": sha}
 
 
 def test_the_smoke_subset_of_the_mirror_is_a_data_set_of_its_own(tmp_path, mirror):

@@ -10,10 +10,11 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from pipeline.config import config_from_dict
+from pipeline.data.datasets import read_videos
 from pipeline.data.video import VideoError, sample_frames
-from pipeline.evaluation.videos import read_videos, score_fake_videos
 from pipeline.fake.detector import FakeDetector
 from pipeline.fake.spectrum import spectra_of_files
+from pipeline.fake.videos import score_fake_videos
 from pipeline.project import RAW
 
 from helpers import base_params

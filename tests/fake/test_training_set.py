@@ -9,7 +9,7 @@ import pytest
 from pipeline.config import config_from_dict
 from pipeline.errors import StageError
 from pipeline.fake.training_set import (
-    LABEL_COLUMNS,
+    SPECTRUM_LABEL_COLUMNS,
     profile_plot_data,
     sample_rows,
     spectra_of_rows,
@@ -66,7 +66,7 @@ def test_crop_spectra_are_taken_where_a_face_was_found(tmp_path):
 def test_the_table_marks_rows_without_input_and_profiles_each_class():
     features = np.array([[1.0, 0.5], [1.0, 0.7], [1.0, 0.2], [np.nan, np.nan]])
     table = spectrum_table(rows(4), features, ["f0", "f1"])
-    assert list(table.columns) == [*LABEL_COLUMNS, "has_input", "f0", "f1"]
+    assert list(table.columns) == [*SPECTRUM_LABEL_COLUMNS, "has_input", "f0", "f1"]
     assert table["has_input"].tolist() == [True, True, True, False]
     profiles = profile_plot_data(table[table["has_input"]], ["f0", "f1"])
     fake = profiles[profiles["class"] == "fake"]
@@ -77,7 +77,7 @@ def test_the_table_marks_rows_without_input_and_profiles_each_class():
 
 
 def test_the_real_clips_frames_join_the_real_class_split_by_clip(raw_sample):
-    from pipeline.evaluation.videos import read_videos
+    from pipeline.data.datasets import read_videos
     from pipeline.fake.spectrum import detector_columns
     from pipeline.fake.training_set import real_clip_split, trained_scenes, video_frame_counts, video_frame_table
 

@@ -3,7 +3,7 @@
 The repository's tracked files are copied into a fresh git repository and `dvc status --json` is asked which
 stages see changed params. Data outputs are absent from the copy, so DVC also reports deleted deps and outs:
 only the params (`params.yaml` under `changed deps`) are looked at. Why each stage lists what it lists:
-notes/params.md.
+docs/params.md.
 
 DVC 3's answer, for a stage whose params changed (beside its other changed deps and outs):
 

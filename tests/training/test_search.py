@@ -11,8 +11,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from pipeline.config import SearchConfig
 from pipeline.errors import ModelError
-from pipeline.io import load_verified, save_model
-from pipeline.training.metrics import confusion_counts, confusion_table, evaluate, positive_probability, roc_table
+from pipeline.training.metrics import evaluate, positive_probability
 from pipeline.training.search import (
     TrainingRows,
     calibrated_fit,
@@ -94,65 +93,6 @@ def test_calibrated_fit_gives_probabilities_and_evaluate_scores_them(data):
     metrics = evaluate(y[120:], proba)
     assert set(metrics) == {"accuracy", "balanced_accuracy", "roc_auc"} and metrics["accuracy"] > 0.7
     assert "roc_auc" not in evaluate(np.ones(5, dtype=int), np.full(5, 0.9))  # one class: no AUC
-
-
-def test_roc_and_confusion_tables():
-    y, proba = np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.4, 0.9])
-    roc = roc_table(y, proba)
-    assert list(roc.columns) == ["fpr", "tpr", "threshold"]
-    assert roc["fpr"].iloc[-1] == 1 and roc["tpr"].iloc[-1] == 1 and roc["threshold"].max() <= 1
-    predicted = (proba >= 0.5).astype(int)
-    assert confusion_counts(y, predicted).tolist() == [[1, 1], [1, 1]]
-    assert confusion_table(y, predicted, ["real", "fake"])["actual"].tolist() == ["real", "real", "fake", "fake"]
-
-
-def test_a_saved_model_loads_only_while_its_sha256_matches(tmp_path, data):
-    X, y = data
-    model = classifier("logistic_regression", 0).fit(X, y)
-    path = tmp_path / "models" / "fake.joblib"
-    record = save_model(model, path, {"task": "fake"})
-    assert json.loads(path.with_suffix(".json").read_text()) == record and record["file"] == "fake.joblib"
-    loaded, info = load_verified(path)
-    assert (loaded.predict(X) == model.predict(X)).all() and info["task"] == "fake"
-
-    path.write_bytes(path.read_bytes() + b"\0")  # changed after the pipeline wrote it
-    with pytest.raises(ModelError, match="does not match the sha256"):
-        load_verified(path)
-    with pytest.raises(ModelError, match="run `dvc repro`"):
-        load_verified(tmp_path / "models" / "absent.joblib")
-
-
-def test_a_race_finds_the_grid_searchs_winner_and_score_and_drops_hopeless_candidates():
-    X, y = make_classification(n_samples=600, n_features=10, n_informative=5, random_state=1)
-    svm = {
-        "svm": {
-            "model": "svm",
-            "grid": [
-                {"kernel": ["rbf"], "C": [0.001, 0.1, 1, 10], "gamma": [0.001, 0.1]},
-                {"kernel": ["poly"], "C": [0.001, 1], "gamma": [0.1], "coef0": [0, 1]},
-            ],
-        }
-    }
-    rows = TrainingRows(X, y)
-    grid = search_candidates(rows, SearchConfig(candidates=svm, cv_folds=5), seed=0, n_jobs=1)
-    race = search_candidates(rows, SearchConfig(candidates=svm, cv_folds=5, strategy="race"), seed=0, n_jobs=1)
-    assert race.best_params == grid.best_params and race.best_score == grid.best_score
-    table = race.cv_table()
-    assert table["folds_run"].min() == 1 and table["folds_run"].max() == 5  # C=0.001 stops after fold 1
-    assert table.loc[table["rank_test_score"] == 1, "folds_run"].item() == 5
-
-
-def test_still_in_race_keeps_the_candidates_within_z_standard_errors_of_the_leader():
-    from pipeline.training.racing import first_fold_order, still_in_race
-
-    # leader 0.90 over 900 rows: one standard error is 1 point, so z=2 keeps 0.88 and drops 0.879.
-    assert still_in_race({0: 0.90, 1: 0.88, 2: 0.879}, rows_seen=900, z=2.0) == [0, 1]
-    candidates = [
-        {"clf__kernel": "rbf", "clf__C": 1},
-        {"clf__kernel": "poly", "clf__C": 1},
-        {"clf__kernel": "rbf", "clf__C": 100, "clf__gamma": "scale"},
-    ]
-    assert first_fold_order(candidates) == [1, 2, 0]
 
 
 def test_grouped_folds_keep_each_group_on_one_side_and_stay_stratified():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.config import Source
 from pipeline.data.datasets import celeba, fairface, fakeavceleb, image_folder, imdb_wiki, lfw, utkface, videos
 from pipeline.data.datasets.schema import COLUMNS, manifest
 
@@ -28,4 +29,9 @@ def read_dataset(reader: str, root: Path, dataset: str, **options) -> pd.DataFra
     return READERS[reader](root, dataset=dataset, **options)
 
 
-__all__ = ["COLUMNS", "READERS", "manifest", "read_dataset"]
+def read_videos(source: Source, raw: Path) -> pd.DataFrame:
+    """A configured data set (a labelled video set, say) as its reader lists it, under the raw data folder."""
+    return read_dataset(source.reader, raw / source.name / source.root, source.name, **source.options)
+
+
+__all__ = ["COLUMNS", "READERS", "manifest", "read_dataset", "read_videos"]

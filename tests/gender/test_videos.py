@@ -1,4 +1,4 @@
-"""pipeline.evaluation.videos: one path from a labelled video to its frames' largest faces, on a real clip."""
+"""pipeline.gender.videos: one path from a labelled video to its frames' largest faces, on a real clip."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from pipeline.config import CropConfig
-from pipeline.data.video import sample_frames
-from pipeline.evaluation.videos import gender_of_frames, readable_videos, score_gender_videos, share
+from pipeline.data.video import readable_videos, sample_frames
 from pipeline.gender.model import GenderModel
+from pipeline.gender.videos import gender_of_frames, score_gender_videos
+from pipeline.training.metrics import share
 
 
 @pytest.fixture(scope="module")
