@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from helpers import (
+    chromium_driver,
     free_port,
     project_env,
     runs,
@@ -83,7 +84,8 @@ def test_queued_experiments_run_in_parallel_and_all_reach_mlflow(project):
 
 def test_mlflow_ui_started_in_the_repository_serves_the_stage_runs(project):
     """`mlflow ui` in the repository root (its default store is ./mlflow.db) lists the stage runs of the
-    queued experiments (test above), which ran in copies elsewhere and logged to the repository's store."""
+    queued experiments (test above), which ran in copies elsewhere and logged to the repository's store; the
+    page `make ui` opens shows them."""
     import urllib.request
 
     root, _ = project
@@ -122,6 +124,22 @@ def test_mlflow_ui_started_in_the_repository_serves_the_stage_runs(project):
             )
         )
         assert "face_crops.png" in {f["path"] for f in listing.get("files", [])}
+
+        # `make ui`'s page, in a real browser: the experiment's runs table with the stage runs in it. MLflow 3
+        # opens an experiment on its GenAI overview (traces), where no run is listed.
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        from pipeline.tracking.services import experiment_url
+
+        page = experiment_url(base, f"sqlite:///{root / 'mlflow.db'}")
+        assert page == f"{base}/#/experiments/{genrec['experiment_id']}/runs"
+        browser = chromium_driver()
+        try:
+            browser.get(page)
+            WebDriverWait(browser, 60).until(lambda b: "haar-crop" in b.find_element("tag name", "body").text)
+            assert f"/#/experiments/{genrec['experiment_id']}/runs" in browser.current_url
+        finally:
+            browser.quit()
     finally:
         server.terminate()
         server.wait(timeout=30)
