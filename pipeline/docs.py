@@ -57,9 +57,9 @@ def source(name: str) -> str:
     return SOURCES.get(name, name)
 
 
-def with_interval(share: float, interval: list[float] | None) -> str:
-    """A share and its 95% interval, `91.0% (88.2-93.8)`; the share alone where no interval was recorded."""
-    return f"{pct(share)} ({100 * interval[0]:.1f}-{100 * interval[1]:.1f})" if interval else pct(share)
+def with_interval(shown: str, interval: list[float] | None) -> str:
+    """A shown share or gap and its 95% interval in percent, `91.0% (88.2-93.8)`; as shown where none was recorded."""
+    return f"{shown} ({100 * interval[0]:.1f}-{100 * interval[1]:.1f})" if interval else shown
 
 
 def of(share: float, n: int) -> str:
@@ -130,9 +130,9 @@ def gender_heldout(metrics: Path) -> str:
             count(part["images"]),
             pct(part["detection_rate"]),
             count(part["n"]),
-            f"**{with_interval(part['accuracy'], part.get('accuracy_ci95'))}**",
+            f"**{with_interval(pct(part['accuracy']), part.get('accuracy_ci95'))}**",
             pct(part["balanced_accuracy"]),
-            with_interval(loo[name]["accuracy"], loo[name].get("accuracy_ci95")) if name in loo else "",
+            with_interval(pct(loo[name]["accuracy"]), loo[name].get("accuracy_ci95")) if name in loo else "",
         ]
         for name, part in data["heldout"].items()
     ]
@@ -147,16 +147,12 @@ def gender_groups(metrics: Path) -> str:
         [
             source(name),
             ", ".join(f"{group} {pct(accuracy)}" for group, accuracy in part["accuracy_by_group"].items()),
-            gap_with_interval(part["accuracy_gap"], part.get("accuracy_gap_ci95")),
+            with_interval(points(100 * part["accuracy_gap"]), part.get("accuracy_gap_ci95")),
         ]
         for name, part in data["heldout"].items()
         if part.get("accuracy_by_group")
     ]
     return markdown_table(["held-out part", "accuracy per ethnic group", "gap (95% interval)"], rows, right=2)
-
-
-def gap_with_interval(gap: float, interval: list[float] | None) -> str:
-    return f"{points(100 * gap)} ({100 * interval[0]:.1f}-{100 * interval[1]:.1f})" if interval else points(100 * gap)
 
 
 def fit_table(metrics: Path, name: str) -> str:
