@@ -38,6 +38,19 @@ def log_run(workdir: Path, root: Path, stage: str, extra_env: dict | None = None
 
 
 @pytest.mark.slow  # creates MLflow stores from several processes (~1 min)
+def run_in_project(root: Path, script: str, *args: str) -> None:
+    """`script` in a fresh interpreter working in `root`, as DVC runs a stage there (DVC_ROOT); it must succeed."""
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=root,
+        env={**os.environ, "DVC_ROOT": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_parallel_stage_runs_from_other_directories_all_land_in_the_root_store(tmp_path):
     root, elsewhere = tmp_path / "repo", tmp_path / "exps" / "copy"
     root.mkdir()
@@ -129,15 +142,7 @@ with stage_run("grid-search@test") as run:
 def test_a_new_version_is_challenger_and_becomes_champion_only_when_its_held_out_accuracy_is_higher(tmp_path):
     # Version 5 scores higher on another held-out set (30 items, not 100): not compared, no promotion.
     for accuracy, heldout_n in (("0.80", "100"), ("0.75", "100"), ("0.80", "100"), ("0.85", "100"), ("0.95", "30")):
-        proc = subprocess.run(
-            [sys.executable, "-c", REGISTER_ONE_VERSION, accuracy, heldout_n],
-            cwd=tmp_path,
-            env={**os.environ, "DVC_ROOT": str(tmp_path)},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert proc.returncode == 0, proc.stderr
+        run_in_project(tmp_path, REGISTER_ONE_VERSION, accuracy, heldout_n)
     client, found = runs(tmp_path)
     assert str(client.get_model_version_by_alias("genrec-test", "champion").version) == "4"
     assert str(client.get_model_version_by_alias("genrec-test", "challenger").version) == "5"
@@ -185,15 +190,7 @@ def test_a_run_spans_its_stage_and_records_its_input_data_by_dvc_hash(tmp_path):
         "import time\nfrom pipeline.tracking.runs import stage_run\nwith stage_run('slow') as run:\n    time.sleep(3)\n"
     )
     started = time.time()
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        env={**os.environ, "DVC_ROOT": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
+    run_in_project(tmp_path, script)
     client, (run,) = runs(tmp_path)
     assert started - 1 <= run.info.start_time / 1000 and (run.info.end_time - run.info.start_time) / 1000 >= 3
     inputs = {d.dataset.name: d.dataset for d in client.get_run(run.info.run_id).inputs.dataset_inputs}
