@@ -21,7 +21,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("GENREC_DATA_MIRROR", REPO.parent / "shared" / "datasets")).resolve()
-UTK_SAMPLE = 1000  # images per data set in the `trained` project (its stages take about 2 min)
+UTK_SAMPLE = 600  # images per data set in the `trained` project (its stages take about 90 s)
 ARCHIVES = {
     "utkface": "utkface/UTKFace.tar.gz",
     "lfw": "lfw/lfw-gender-2000.tar.gz",
@@ -62,7 +62,7 @@ def base_params(**overrides) -> dict:
 
 
 def trained_params() -> dict:
-    """Smoke params for a small real project: 1,000 UTKFace, LFW, CelebA and DCGAN images each, no videos."""
+    """Smoke params for a small real project: 600 UTKFace, LFW, CelebA and DCGAN images each, no videos."""
     params = base_params()
     params["filter"] = {
         **params["filter"],
