@@ -298,15 +298,3 @@ def spectra_of_inputs(regions: Sequence[np.ndarray | None], spectrum) -> np.ndar
 def profile_of(features: np.ndarray, spectrum) -> np.ndarray:
     """The seed's 1D power spectrum part of detector features (what GEN_REC draws)."""
     return features[..., : spectrum.n_points]
-
-
-def spectra_of_faces(items: Sequence[tuple[str, tuple]], spectrum) -> np.ndarray:
-    """Features of (image path, face box) pairs (one joblib task); NaN rows where the file cannot be read."""
-    from pipeline.data.images import read_gray
-
-    cv2.setNumThreads(1)
-    regions = []
-    for path, box in items:
-        gray = read_gray(path)
-        regions.append(None if gray is None else detector_input(gray, box, spectrum))
-    return spectra_of_inputs(regions, spectrum)

@@ -14,6 +14,7 @@ from pipeline.config import Config
 from pipeline.data.manifest import kept_images
 from pipeline.fake.spectrum import detector_columns, feature_columns
 from pipeline.fake.training_set import (
+    processing_counts,
     profile_plot_data,
     sample_rows,
     spectra_of_rows,
@@ -21,6 +22,7 @@ from pipeline.fake.training_set import (
     spectrum_table,
     video_frame_counts,
     video_frame_table,
+    with_processing,
 )
 from pipeline.figures import spectrum_figure
 from pipeline.io import write_parquet
@@ -49,10 +51,10 @@ def labelled_rows(cfg: Config) -> pd.DataFrame:
 
 
 def extract_spectrum(cfg: Config, run: StageRun) -> None:
-    rows = labelled_rows(cfg)
+    rows, chains = with_processing(labelled_rows(cfg), cfg)
     columns = detector_columns(cfg.spectrum)
     with compute_backend(cfg.compute):
-        features = spectra_of_rows(rows, cfg, CROPS)
+        features = spectra_of_rows(rows, cfg, CROPS, chains)
     table = spectrum_table(rows, features, columns)
     skipped_videos = {}
     if cfg.spectrum.video_frames:
@@ -60,10 +62,17 @@ def extract_spectrum(cfg: Config, run: StageRun) -> None:
         table = pd.concat([table, frames], ignore_index=True)
     write_parquet(SPECTRUM, table)
 
-    profiles = profile_plot_data(table[table["has_input"]], feature_columns(cfg.spectrum.n_points))
+    # The seed's picture: each class's spectrum of the images as they are.
+    as_is = table["has_input"] & (table["processing"] == "")
+    profiles = profile_plot_data(table[as_is], feature_columns(cfg.spectrum.n_points))
     publish_csv(run, SPECTRUM_PROFILES, profiles)
     publish_figure(run, SPECTRUM_FIGURE, partial(spectrum_figure, profiles))
-    metrics = {**spectrum_counts(table), "input": cfg.spectrum.input, "side": cfg.spectrum.side}
+    metrics = {
+        **spectrum_counts(table),
+        "processing": processing_counts(table),
+        "input": cfg.spectrum.input,
+        "side": cfg.spectrum.side,
+    }
     if cfg.spectrum.video_frames:
         metrics["video_frames"] = video_frame_counts(table, cfg.spectrum.videos.dataset, skipped_videos)
     publish_json(run, SPECTRUM_METRICS, metrics)

@@ -10,11 +10,13 @@ from pipeline.config import config_from_dict
 from pipeline.errors import StageError
 from pipeline.fake.training_set import (
     SPECTRUM_LABEL_COLUMNS,
+    processed_region,
     profile_plot_data,
     sample_rows,
     spectra_of_rows,
     spectrum_counts,
     spectrum_table,
+    with_processing,
 )
 
 from helpers import base_params
@@ -30,6 +32,7 @@ def rows(n: int = 6) -> pd.DataFrame:
             "ethnicity": None,
             "group": None,
             "split": ["train"] * n,
+            "processing": "",
             "face_found": [True] * (n - 1) + [False],
             "crop_index": np.arange(n),
         }
@@ -56,7 +59,9 @@ def test_crop_spectra_are_taken_where_a_face_was_found(tmp_path):
     crops = rng.integers(0, 256, (6, 32, 32), dtype=np.uint8)
     np.save(tmp_path / "crops.npy", crops)
     features = spectra_of_rows(
-        rows(), config(input="crop", quadrant_pool=None, video_frames=False), tmp_path / "crops.npy"
+        rows(),
+        config(input="crop", quadrant_pool=None, video_frames=False, augment=None, robustness=None),
+        tmp_path / "crops.npy",
     )
     assert features.shape == (6, 8)
     assert np.isnan(features[5]).all() and np.isfinite(features[:5]).all()
@@ -74,6 +79,51 @@ def test_the_table_marks_rows_without_input_and_profiles_each_class():
     real = profiles[profiles["class"] == "real"]
     assert real["mean"].tolist() == [1.0, 0.35] and real["frequency"].tolist() == [0, 1]
     assert spectrum_counts(table) == {"images": {"fake": 2, "real": 2}, "without_input": {"celeba": 0, "dcgan": 1}}
+
+
+def test_training_rows_of_both_classes_are_processed_and_held_out_rows_copied_under_each_step():
+    sampled = pd.concat([rows(200).assign(split="train"), rows(40).assign(split="test", path=lambda r: "t" + r.path)])
+    cfg = config(
+        augment={"share": 0.5},
+        robustness={"steps": ["jpeg75", "half"], "max_per_source": 5},
+        quadrant_pool=None,
+        video_frames=False,
+    )
+    table, chains = with_processing(sampled.drop(columns="processing"), cfg)
+    assert len(table) == len(chains) == 240 + 2 * 10
+    train = table[table["split"] == "train"]
+    processed = train[train["processing"] != ""]
+    # Both classes alike: about half of each.
+    assert processed.groupby("real_fake").size().between(30, 70).all()
+    assert (table.loc[table["split"] == "test", "processing"] == "").all()
+    steps = table[table["split"] == "robustness"]
+    assert steps.groupby("processing").size().to_dict() == {"half": 10, "jpeg75": 10}
+    # The same held-out rows (5 per source) under every step.
+    by_step = steps.groupby("processing")["path"].apply(set)
+    assert by_step["half"] == by_step["jpeg75"]
+    assert set(steps["path"]) <= set(sampled.loc[sampled["split"] == "test", "path"])
+    halves = [str(chain[0]) for chain, step in zip(chains, table["processing"], strict=True) if step == "half"]
+    assert halves == ["resize(0.5,area)"] * 10
+    counts = spectrum_counts(table.assign(has_input=True))
+    assert counts["images"] == {"fake": 120, "real": 120}  # the robustness copies are not counted as images
+
+
+def test_a_processed_face_is_cut_where_the_box_moved(utk_sample):
+    import cv2
+
+    from pipeline.fake.processing import NAMED
+    from pipeline.fake.spectrum import detector_input
+
+    spectrum = config(quadrant_pool=None, video_frames=False, side=64).spectrum
+    path, box = str(utk_sample[0]), (50, 50, 100, 100)
+    assert np.array_equal(
+        processed_region(path, box, (), spectrum),
+        detector_input(cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2GRAY), box, spectrum),
+    )
+    half = processed_region(path, box, NAMED["half"], spectrum)
+    assert half.shape == (64, 64)  # the 100 x 100 image holds the 64 px patch at the moved box's centre
+    assert processed_region(path, box, NAMED["half"] + NAMED["half"], spectrum) is None  # 50 px: no patch
+    assert processed_region(str(utk_sample[0]) + ".missing", box, (), spectrum) is None
 
 
 def test_the_real_clips_frames_join_the_real_class_split_by_clip(raw_sample):
