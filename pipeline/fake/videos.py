@@ -31,14 +31,14 @@ def score_fake_videos(
                 "label": row.real_fake,
                 "gender": gender,
                 "scene_in_training": row.group in trained_scenes,
-                **video_score(scores),
+                **video_score(scores, detector.rules.threshold),
                 "frame_scores": scores,
             }
         )
     scored = [r for r in results if r["predicted_mean"] is not None]
     unseen = [r for r in scored if not r["scene_in_training"]]
     frames = [
-        (s["fake_probability"] >= 0.5, r["label"] == "fake")
+        (bool(detector.rules.called_fake(s["fake_probability"])), r["label"] == "fake")
         for r in scored
         for s in r["frame_scores"]
         if s["fake_probability"] is not None

@@ -102,20 +102,40 @@ def gender_by_source(
     return figures
 
 
-def fake_by_source(table: pd.DataFrame, proba: np.ndarray, threshold: float = 0.5) -> dict[str, dict]:
-    """Per source: real ones' false-alarm rate, fake ones' detection rate, over the items with an input."""
-    called_fake = np.asarray(proba) >= threshold
+def fake_by_source(
+    table: pd.DataFrame, proba: np.ndarray, threshold: float = 0.5, cannot_tell: np.ndarray | None = None
+) -> dict[str, dict]:
+    """Per source: real ones' false-alarm rate, fake ones' detection rate: the share of its rows called fake
+    (p(fake) above `threshold`, the served verdict's "traces found"). Rows the model cannot tell (no input, or
+    outside its validated range: NaN probability or `cannot_tell`) count as not called fake, and their share is
+    given beside; `n` counts them all."""
+    proba = np.asarray(proba, dtype=float)
+    unsure = np.isnan(proba) if cannot_tell is None else np.isnan(proba) | np.asarray(cannot_tell)
+    called_fake = ~unsure & (np.nan_to_num(proba, nan=0.0) > threshold)
     figures = {}
     for source, rows in table.groupby("dataset", sort=True):
         at = table.index.get_indexer(rows.index)
         is_fake = rows["real_fake"].iloc[0] == "fake"
-        share = round(float(called_fake[at].mean()), 6)
         figures[str(source)] = {
             "class": "fake" if is_fake else "real",
             "n": int(len(rows)),
-            ("detection_rate" if is_fake else "false_alarm_rate"): share,
+            ("detection_rate" if is_fake else "false_alarm_rate"): round(float(called_fake[at].mean()), 6),
+            "cannot_tell": round(float(unsure[at].mean()), 6),
         }
     return figures
+
+
+def threshold_for(scores: np.ndarray, sources: np.ndarray, is_real: np.ndarray, rate: float) -> float:
+    """The smallest threshold with at most `rate` of every real source's rows above it (called fake: score >
+    threshold), on scores none of these rows were fitted on (out-of-fold): for each source, the value with
+    floor(rate x n) of its rows above; the largest of these."""
+    scores, sources = np.asarray(scores, dtype=float), np.asarray(sources)
+    per_source = []
+    for source in np.unique(sources[is_real]):
+        ranked = np.sort(scores[is_real & (sources == source)])
+        allowed = int(np.floor(rate * len(ranked)))
+        per_source.append(float(ranked[len(ranked) - allowed - 1]))
+    return max(per_source)
 
 
 def source_weights(sources: pd.Series, labels: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from sklearn.model_selection import (
     PredefinedSplit,
     StratifiedGroupKFold,
     StratifiedKFold,
+    cross_val_predict,
     train_test_split,
 )
 from sklearn.pipeline import Pipeline
@@ -174,6 +175,31 @@ def calibrated_fit(estimator, train: TrainingRows, search: SearchConfig, seed: i
         # fit() does not name sample_weight itself.
         warnings.filterwarnings("ignore", message="Since Pipeline does not appear to accept sample_weight")
         return calibrated.fit(X, y, sample_weight=sample_weight, **weight_params(sample_weight))
+
+
+def out_of_fold_decision(estimator, train: TrainingRows, search: SearchConfig, seed: int, n_jobs: int = -1):
+    """Each training row's decision value from the estimator fitted on the other folds (cv_folds: a group never
+    scores itself): what a threshold can be chosen on without any row scoring itself."""
+    folds = cv_folds(train.y, search, seed, train.groups)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Since Pipeline does not appear to accept sample_weight")
+        return cross_val_predict(
+            estimator,
+            train.X,
+            train.y,
+            cv=folds,
+            method="decision_function",
+            n_jobs=n_jobs,
+            params=weight_params(train.weight),
+        )
+
+
+def out_of_fold_probability(model, estimator, train: TrainingRows, search: SearchConfig, seed: int, n_jobs: int = -1):
+    """p(class 1) of each training row as calibrated_fit's model would give it had it never seen the row: the
+    out-of-fold decision values (the very ones its calibration was learnt on) through its calibration map."""
+    decision = out_of_fold_decision(estimator, train, search, seed, n_jobs)
+    (calibrated,) = model.calibrated_classifiers_
+    return calibrated.calibrators[0].predict(decision)
 
 
 def repeated_holdout(estimator, X: np.ndarray, y: np.ndarray, repeats: int, seed: int) -> dict[str, float]:

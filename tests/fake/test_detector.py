@@ -18,7 +18,7 @@ def frames(*probabilities) -> list[dict]:
 
 
 def test_video_score_is_the_mean_and_the_majority_of_the_frames_with_a_face():
-    score = video_score(frames(0.9, 0.8, None, 0.2))
+    score = video_score(frames(0.9, 0.8, None, 0.2), threshold=0.5)
     assert score["frames"] == 4 and score["frames_with_face"] == 3
     assert score["fake_probability_mean"] == pytest.approx(0.633333, abs=1e-6)
     assert score["fake_vote_share"] == pytest.approx(2 / 3, abs=1e-6)
@@ -26,11 +26,19 @@ def test_video_score_is_the_mean_and_the_majority_of_the_frames_with_a_face():
 
 
 def test_a_tied_vote_is_real_and_a_faceless_video_has_no_score():
-    tied = video_score(frames(0.6, 0.3))
+    tied = video_score(frames(0.6, 0.3), threshold=0.5)
     assert tied["fake_vote_share"] == 0.5 and tied["predicted_vote"] == "real" and tied["predicted_mean"] == "real"
-    faceless = video_score(frames(None, None))
+    faceless = video_score(frames(None, None), threshold=0.5)
     assert faceless["frames"] == 2 and faceless["frames_with_face"] == 0
     assert faceless["fake_probability_mean"] is None and faceless["predicted_vote"] is None
+    assert faceless["fake_verdict"] == "cannot_tell"
+
+
+def test_a_video_is_called_fake_above_the_models_threshold_not_at_one_half():
+    # A model whose validated threshold is 0.9: frames at 0.8 are no traces, however far above 0.5.
+    score = video_score(frames(0.8, 0.85, 0.95), threshold=0.9)
+    assert score["predicted_mean"] == "real" and score["predicted_vote"] == "real"
+    assert video_score(frames(0.95, 0.97, 0.5), threshold=0.9)["predicted_vote"] == "fake"
 
 
 def test_the_face_region_is_a_square_kept_inside_the_image():
