@@ -18,6 +18,7 @@ from pipeline.config import CropConfig, SpectrumConfig
 from pipeline.errors import ModelError
 from pipeline.fake.detector import FakeDetector
 from pipeline.fake.spectrum import detector_columns
+from pipeline.fake.verdict import VerdictRules
 from pipeline.gender.model import GenderModel
 from pipeline.io import load_verified
 from pipeline.project import TASK_IDENTITIES
@@ -91,11 +92,12 @@ def gender_model(loaded: LoadedModel, crop: CropConfig) -> GenderModel:
 
 
 def fake_detector(loaded: LoadedModel, spectrum: SpectrumConfig) -> FakeDetector:
-    """The fake detector with the input definition it was validated on (the record's spectrum section)."""
+    """The fake detector with the input definition it was validated on (the record's spectrum section) and
+    its verdict rules (the record's `verdict`; p >= 0.5 and no input range for a model recorded before them)."""
     record = _task_record(loaded, "fake")
     recorded = record.get("spectrum") or {}
     if not recorded:
-        return FakeDetector(loaded.model, spectrum)
+        return FakeDetector(loaded.model, spectrum, VerdictRules.from_record(record, spectrum.side))
     # A setting the record does not name had its schema default when the model was trained (a model from
     # before spectrum.quadrant_pool existed reads the 1D profile alone), not today's config value.
     defaults = SpectrumConfig.model_fields
@@ -109,7 +111,7 @@ def fake_detector(loaded: LoadedModel, spectrum: SpectrumConfig) -> FakeDetector
             f"{loaded.source} was trained on {len(named)} features, but its recorded input gives "
             f"{len(detector_columns(resolved))}: the model and its record do not belong together"
         )
-    return FakeDetector(loaded.model, resolved)
+    return FakeDetector(loaded.model, resolved, VerdictRules.from_record(record, resolved.side))
 
 
 def load_gender_model(

@@ -44,9 +44,17 @@ def predict_file(predictor: GenderModel, path: str, max_pixels: int, fake: FakeD
     found = predictor.faces(image)
     faces = [face.as_dict() for face in found]
     if fake is not None:
-        for face, probability in zip(faces, fake.probabilities(gray, [f.box for f in found]), strict=True):
-            face["fake_probability"] = probability
+        for face, score in zip(faces, fake.assess(gray, [f.box for f in found]), strict=True):
+            face.update(score.as_dict())
     return {"path": path, "status": "ok" if faces else "no_face", "faces": faces}
+
+
+def fake_text(face: dict) -> str:
+    """The fake verdict in words, its reason, and p(fake) only beside a verdict that was validated."""
+    probability = face["fake_probability"]
+    validated = probability is not None and face["fake_verdict"] != "cannot_tell"
+    shown = f" (p(fake) {100 * probability:.1f}%)" if validated else ""
+    return f"{face['fake_verdict_text']}{shown}: {face['fake_reason']}"
 
 
 def render(result: dict) -> str:
@@ -57,11 +65,9 @@ def render(result: dict) -> str:
     lines = [f"{result['path']}: {len(result['faces'])} face(s)"]
     for number, face in enumerate(result["faces"], 1):
         x, y, w, h = face["box"]
-        fake = face.get("fake_probability")
-        shown = f"  p(fake) {100 * fake:.1f}%" if fake is not None else ""
-        lines.append(
-            f"  face {number}: box x={x} y={y} w={w} h={h}  {face['gender']}  {face['confidence']:.1f}%{shown}"
-        )
+        lines.append(f"  face {number}: box x={x} y={y} w={w} h={h}  {face['gender']}  {face['confidence']:.1f}%")
+        if "fake_verdict" in face:
+            lines.append(f"    generated? {fake_text(face)}")
     return "\n".join(lines)
 
 

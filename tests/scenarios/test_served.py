@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from pipeline.config import config_from_dict
+from pipeline.fake.verdict import VerdictRules
 
 from helpers import trained_params
 
@@ -29,11 +30,14 @@ def stage_answers(trained) -> pd.DataFrame:
     crops = np.load(trained / "data" / "crops" / "crops.npy")
     gender = joblib.load(trained / "data" / "models" / "gender.joblib")
     proba = gender.predict_proba(crops[heldout["crop_index"].to_numpy()].reshape(len(heldout), -1))
-    spectra = pd.read_parquet(trained / "data" / "features" / "spectrum.parquet").set_index("path")
+    spectra = pd.read_parquet(trained / "data" / "features" / "spectrum.parquet")
+    # The images as they are (the training rows' processed copies and the robustness rows share their paths).
+    spectra = spectra[spectra["processing"] == ""].set_index("path")
     fake = joblib.load(trained / "data" / "models" / "fake.joblib")
     # The detector's features as the stage wrote them, in the order its record names them: the 1D profile
     # (s000...), then one quadrant per window (q0000..., h0000...).
-    columns = json.loads((trained / "data" / "models" / "fake.json").read_text())["features"]
+    record = json.loads((trained / "data" / "models" / "fake.json").read_text())
+    columns = record["features"]
     assert columns[0] == "s000" and any(c.startswith("h") for c in columns)
     answers = heldout[["path", "dataset"]].assign(
         gender=np.where(proba[:, 1] >= 0.5, "male", "female"),
@@ -42,10 +46,17 @@ def stage_answers(trained) -> pd.DataFrame:
     )
     scored = answers["in_spectrum"].to_numpy()
     answers["fake_probability"] = np.nan
+    answers["fake_verdict"] = None
     if scored.any():
-        answers.loc[scored, "fake_probability"] = fake.predict_proba(
-            spectra.loc[answers.loc[scored, "path"], columns].to_numpy()
-        )[:, 1]
+        features = spectra.loc[answers.loc[scored, "path"], columns].to_numpy()
+        answers.loc[scored, "fake_probability"] = fake.predict_proba(features)[:, 1]
+        # The verdict by the rules grid-search@fake recorded with the model, on the stage's own spectra.
+        rules = VerdictRules.from_record(record, record["spectrum"]["side"])
+        profiles = features[:, [columns.index(c) for c in columns if c.startswith("s")]]
+        answers.loc[scored, "fake_verdict"] = [
+            rules.judge(p, profile).kind
+            for p, profile in zip(answers.loc[scored, "fake_probability"], profiles, strict=True)
+        ]
     assert len(answers) == 12 and scored.sum() >= 4  # both sources, some of them in the spectrum sample
     return answers.reset_index(drop=True)
 
@@ -59,6 +70,8 @@ def assert_same(answer, face: dict) -> None:
     assert face["confidence"] == pytest.approx(answer.confidence, abs=0.011), answer.path
     if answer.in_spectrum:
         assert face["fake_probability"] == pytest.approx(answer.fake_probability, abs=1e-5), answer.path
+        assert face["fake_verdict"] == answer.fake_verdict, answer.path
+        assert face["fake_reason"] and face["fake_verdict_text"], answer.path
 
 
 def test_genrec_predict_answers_as_the_stages_did(trained, stage_answers):

@@ -53,8 +53,11 @@ def test_a_photo_gets_each_face_with_gender_confidence_and_fake_probability(proj
     face = result["faces"][0]
     assert face["gender"] in ("female", "male") and 50 <= face["confidence"] <= 100
     assert 0 <= face["fake_probability"] <= 1
+    assert face["fake_verdict"] in ("generator_traces", "no_known_traces", "cannot_tell") and face["fake_reason"]
     assert render(result).startswith(f"{utk_sample[0]}: {len(result['faces'])} face(s)")
-    assert "p(fake)" in render(result)
+    # The verdict in words and its reason; p(fake) only beside a verdict the model was validated for.
+    assert f"generated? {face['fake_verdict_text']}" in render(result) and face["fake_reason"] in render(result)
+    assert ("p(fake)" in render(result)) == (face["fake_verdict"] != "cannot_tell")
 
 
 def test_skipped_files_and_faceless_photos_are_rendered_as_such(project, tmp_path):

@@ -112,6 +112,12 @@ def test_pages_and_health(client, trained):
     for source, figures in record["validation"]["heldout"].items():
         rate = figures.get("false_alarm_rate", figures.get("detection_rate"))
         assert f"<td>{source}</td><td>{figures['n']}</td><td>{100 * rate:.1f}%</td>" in method
+    # The three answers with the recorded threshold, and the held-out figures under each named step.
+    assert "The three answers" in method and f"{record['verdict']['threshold']:.3f}" in method
+    steps = record["validation"]["robustness"]
+    assert set(steps) == set(record["spectrum"]["robustness"]["steps"])
+    for step in steps:
+        assert f'<tr class="robustness-step"><td>{step}</td>' in method
 
 
 def test_an_image_comes_back_with_every_face_boxed_and_described(client, files, uploads):
@@ -264,6 +270,71 @@ def test_a_person_uploads_a_photo_in_a_real_browser_and_reads_the_result(server,
             assert picture.find_elements(By.CSS_SELECTOR, "polygon.band-real")
             assert picture.find_elements(By.CSS_SELECTOR, "polygon.band-fake")
         assert "validated on" in browser.find_element(By.CLASS_NAME, "note").text
+    finally:
+        browser.quit()
+    assert files_left(uploads) == []
+
+
+def stage_verdicts(trained: Path) -> dict[str, str]:
+    """A held-out photo of each verdict the stage reached, by the rules recorded with the fake model: DCGAN
+    faces it found traces on, real faces it found none on (the web app must say the same, test_served)."""
+    import joblib
+    import pandas as pd
+
+    from pipeline.fake.verdict import VerdictRules
+
+    record = json.loads((trained / "data" / "models" / "fake.json").read_text())
+    model = joblib.load(trained / "data" / "models" / "fake.joblib")
+    table = pd.read_parquet(trained / "data" / "features" / "spectrum.parquet")
+    heldout = table[(table["split"] == "test") & (table["processing"] == "") & table["has_input"]]
+    features = heldout[record["features"]].to_numpy()
+    rules = VerdictRules.from_record(record, record["spectrum"]["side"])
+    profiles = heldout[[c for c in record["features"] if c.startswith("s")]].to_numpy()
+    verdicts = [rules.judge(p, f).kind for p, f in zip(model.predict_proba(features)[:, 1], profiles, strict=True)]
+    found = {}
+    for path, verdict in zip(heldout["path"], verdicts, strict=True):
+        found.setdefault(verdict, str(trained / path))
+    return found
+
+
+def test_the_result_page_words_each_of_the_three_verdicts(server, trained, raw, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from pipeline.faces.detection import detect_faces
+
+    base, uploads = server
+    photos = stage_verdicts(trained)
+    assert {"generator_traces", "no_known_traces"} <= set(photos), photos
+    # Cannot tell: a face photo shrunk below the detector's 128 px patch, one the face detector still finds.
+    crop = config_from_dict(trained_params()).crop
+    for chip in sorted((raw / "utkface" / "UTKFace").glob("3*_0_*.jpg"))[:40]:
+        small = cv2.resize(cv2.imread(str(chip)), (110, 110), interpolation=cv2.INTER_AREA)
+        if len(detect_faces(small, crop)):
+            cv2.imwrite(str(tmp_path / "small.png"), small)
+            photos["cannot_tell"] = str(tmp_path / "small.png")
+            break
+    expected = {
+        "generator_traces": ("traces of a generator found", "validated on"),
+        "no_known_traces": ("no traces of the generators it was validated on", "does not show the face is real"),
+        "cannot_tell": ("cannot tell", "smaller than the 128 x 128 px patch"),
+    }
+    browser = chromium_driver()
+    try:
+        for verdict, (headline, reason) in expected.items():
+            browser.get(f"{base}/try")
+            WebDriverWait(browser, 30).until(expected_conditions.presence_of_element_located((By.ID, "file")))
+            browser.find_element(By.ID, "file").send_keys(photos[verdict])
+            browser.find_element(By.ID, "submit").click()
+            WebDriverWait(browser, 60).until(expected_conditions.visibility_of_element_located((By.ID, "result")))
+            cell = browser.find_elements(By.CSS_SELECTOR, "td.face-fake")[0]
+            assert f"verdict-{verdict}" in cell.get_attribute("class"), (verdict, cell.text)
+            shown = cell.find_element(By.CLASS_NAME, "fake-verdict").text
+            assert shown.startswith(headline) and reason in cell.find_element(By.CLASS_NAME, "fake-reason").text
+            # p(fake) is shown only beside a validated verdict, never as a bare "0.0%".
+            assert ("%" in shown) == (verdict != "cannot_tell"), shown
+            assert cell.text.strip() not in ("0.0%", "-")
     finally:
         browser.quit()
     assert files_left(uploads) == []

@@ -72,7 +72,24 @@ def fake_validation(record: dict) -> dict | None:
         "roc_auc": validation.get("roc_auc"),
         "input": record.get("spectrum", {}),
         "profiles": record.get("profiles"),
+        "verdict": record.get("verdict"),
+        "robustness": robustness_rows(validation.get("robustness") or {}, list(heldout)),
     }
+
+
+def robustness_rows(robustness: dict, sources: list[str]) -> dict:
+    """The robustness figures as the method page's table: the sources, and per named step each source's share
+    called generated (false alarms of real sources, detections of generators) and its share it cannot tell."""
+    shown = [name for name in sources if any(name in by_source for by_source in robustness.values())]
+    rows = []
+    for step, by_source in robustness.items():
+        cells = []
+        for name in shown:
+            figures = by_source.get(name)
+            rate = None if figures is None else figures.get("detection_rate", figures.get("false_alarm_rate"))
+            cells.append({"rate": rate, "cannot_tell": None if figures is None else figures.get("cannot_tell")})
+        rows.append({"step": step, "cells": cells})
+    return {"sources": shown, "rows": rows}
 
 
 def warm_up(analyzer: Analyzer) -> None:

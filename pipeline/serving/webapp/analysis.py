@@ -18,6 +18,7 @@ from pipeline.config import ServeConfig
 from pipeline.data.images import to_gray
 from pipeline.data.video import FrameLimits, FrameTooLarge, VideoError, sample_frames
 from pipeline.fake.detector import FakeDetector
+from pipeline.fake.verdict import HEADLINES, majority_verdict
 from pipeline.gender.model import FacePrediction, GenderModel, summarize_video_gender
 from pipeline.serving.webapp.uploads import ACCEPTED, IMAGE_FORMATS, UploadError, decode_image, sniff
 
@@ -101,14 +102,14 @@ class Analyzer:
     def faces(self, image: np.ndarray) -> tuple[list[FacePrediction], list[dict]]:
         gray = to_gray(image)
         found = self.gender.faces(image)
-        scores = self.fake.scores(gray, [face.box for face in found])
+        scores = self.fake.assess(gray, [face.box for face in found])
         return found, [
             {
                 **face.as_dict(),
-                "fake_probability": p,
-                "spectrum": None if spectrum is None else [round(float(v), 5) for v in spectrum],
+                **score.as_dict(),
+                "spectrum": None if score.spectrum is None else [round(float(v), 5) for v in score.spectrum],
             }
-            for face, (p, spectrum) in zip(found, scores, strict=True)
+            for face, score in zip(found, scores, strict=True)
         ]
 
     def image(self, path: Path) -> dict:
@@ -152,6 +153,8 @@ class Analyzer:
             if f["faces"] and f["faces"][0]["fake_probability"] is not None
         ]
         summary["fake_probability"] = round(float(np.mean(fake)), 4) if fake else None
+        verdict = majority_verdict([f["faces"][0]["fake_verdict"] for f in described if f["faces"]])
+        summary |= {"fake_verdict": verdict, "fake_verdict_text": HEADLINES[verdict]}
         result = {"kind": "video", "frames": described, "summary": summary}
         if summary["gender"] is None:
             result["message"] = "no face found in the sampled frames"

@@ -19,18 +19,29 @@ function percent(value) {
   return value === null || value === undefined ? "-" : `${Number(value).toFixed(1)}%`;
 }
 
+// The fake verdict in words, never a bare "0.0%": p(fake) only beside a verdict the model was validated for,
+// and the reason always (pipeline/fake/verdict.py).
+function fakeCell(face) {
+  const cell = element("td", { class: `face-fake verdict-${face.fake_verdict}` });
+  const shown = face.fake_probability !== null && face.fake_verdict !== "cannot_tell"
+    ? ` (p ${percent(100 * face.fake_probability)})` : "";
+  cell.appendChild(element("strong", { class: "fake-verdict" }, `${face.fake_verdict_text}${shown}`));
+  cell.appendChild(element("span", { class: "fake-reason" }, face.fake_reason));
+  return cell;
+}
+
 function facesTable(faces) {
   const table = element("table", { class: "faces" });
   table.appendChild(element("tr")).append(
     element("th", {}, "face"), element("th", {}, "gender"), element("th", {}, "confidence"),
-    element("th", {}, "GAN-generated (p)"), element("th", {}, "spectrum"));
+    element("th", {}, "generated?"), element("th", {}, "spectrum"));
   faces.forEach((face, index) => {
     const row = table.appendChild(element("tr", { class: "face" }));
     row.append(
       element("td", {}, String(index + 1)),
       element("td", { class: "face-gender" }, face.gender),
       element("td", { class: "face-confidence" }, percent(face.confidence)),
-      element("td", { class: "face-fake" }, face.fake_probability === null ? "-" : percent(100 * face.fake_probability)));
+      fakeCell(face));
     const picture = row.appendChild(element("td", { class: "face-spectrum" }));
     if (face.spectrum) picture.appendChild(spectrumPicture(face.spectrum));
   });
@@ -92,7 +103,8 @@ function show(data) {
     box.appendChild(element("h2", {}, "Video"));
     box.appendChild(element("p", { class: "video-summary" },
       `gender: ${s.gender ?? "-"}, confidence ${percent(s.confidence)}, ` +
-      `fake probability ${s.fake_probability === null ? "-" : percent(100 * s.fake_probability)}, ` +
+      `generated? ${s.fake_verdict_text}` +
+      `${s.fake_verdict !== "cannot_tell" && s.fake_probability !== null ? ` (mean p ${percent(100 * s.fake_probability)})` : ""}, ` +
       `${s.frames_with_face} of ${s.frames} sampled frames with a face`));
     data.frames.forEach((frame) => showFrame(`Frame ${frame.index} (${frame.time_s} s)`, frame.annotated, frame.faces));
   }
