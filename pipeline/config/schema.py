@@ -77,9 +77,13 @@ READERS = (
     "imdb_wiki",
     "videos",
     "fakeavceleb",
+    "mosaic_tiles",
 )  # pipeline.data.datasets
 BLOCKS = ("eigen", "hog", "lbp", "sift", "pca_sift")  # pipeline.gender.features
 QUADRANT_WINDOWS = ("none", "hann")  # pipeline.fake.spectrum.quadrant_spectra
+AUGMENT_KINDS = ("jpeg", "resize", "blur", "sharpen", "screenshot", "mosaic")  # pipeline.fake.processing.draw_step
+# pipeline.fake.processing.NAMED: the steps the fake detector's held-out parts are scored under.
+PROCESSING_STEPS = ("jpeg90", "jpeg75", "jpeg50", "half", "x1.5", "blur1", "x2", "x3", "mosaic255")
 MODEL_FAMILIES = ("svm", "logistic_regression")  # pipeline.training.search.classifier
 EVALUATION_SOURCES = ("utkface_heldout", "fairface_heldout", "utkface_swaps", "fakeavceleb")
 FAKEAVCELEB_TYPES = ("RealVideo-RealAudio", "FakeVideo-FakeAudio", "RealVideo-FakeAudio", "FakeVideo-RealAudio")
@@ -194,6 +198,52 @@ class VideoConfig(Section):
     max_frames: Annotated[Int, Field(ge=1)] = 20
 
 
+def _ordered_range(value: tuple) -> tuple:
+    if value[0] > value[1]:
+        raise ValueError(f"must be [low, high] with low <= high, got {list(value)}")
+    return value
+
+
+Quality = Annotated[Int, Field(ge=10, le=100)]
+Scale = Annotated[Float, Field(ge=0.1, le=8)]
+Sigma = Annotated[Float, Field(gt=0, le=5)]
+Side = Annotated[Int, Field(ge=16, le=4096)]
+
+
+class AugmentConfig(Section):
+    """The random chain of everyday steps applied to a share of the fake detector's training rows, both
+    classes alike (pipeline.fake.processing.random_chain); each value is drawn from its [low, high] range."""
+
+    share: Annotated[Float, Field(ge=0, le=1)] = 0.5
+    max_steps: Annotated[Int, Field(ge=1, le=3)] = 3
+    kinds: Annotated[tuple[Annotated[Literal[AUGMENT_KINDS], AsGiven], ...], Field(min_length=1)] = AUGMENT_KINDS
+    jpeg_quality: Annotated[tuple[Quality, Quality], AfterValidator(_ordered_range)] = (50, 95)
+    resize: Annotated[tuple[Scale, Scale], AfterValidator(_ordered_range)] = (0.5, 2.0)
+    blur_sigma: Annotated[tuple[Sigma, Sigma], AfterValidator(_ordered_range)] = (0.3, 1.5)
+    sharpen: Annotated[tuple[Sigma, Sigma], AfterValidator(_ordered_range)] = (0.3, 1.0)
+    screenshot: Annotated[tuple[Scale, Scale], AfterValidator(_ordered_range)] = (0.75, 1.33)
+    # The longer side a mosaic shows a photo at (the mirror's text-to-image figures: 253-258 px).
+    mosaic_side: Annotated[tuple[Side, Side], AfterValidator(_ordered_range)] = (253, 258)
+
+
+class RobustnessConfig(Section):
+    """The held-out parts, also scored under each named step (pipeline.fake.processing.NAMED), at most
+    max_per_source seeded rows of each source per step."""
+
+    steps: Annotated[tuple[Annotated[Literal[PROCESSING_STEPS], AsGiven], ...], Field(min_length=1)]
+    max_per_source: Annotated[Int, Field(ge=1)] | None = 300
+
+
+class VerdictConfig(Section):
+    """How a face's score becomes one of three answers (pipeline.fake.verdict): the threshold that gives
+    false_alarm_rate on every real source of the training rows' cross-validation, and the input range: a face
+    whose high-frequency energy is below the range_quantile of the training rows' is outside what the model was
+    validated on."""
+
+    false_alarm_rate: Annotated[Float, Field(gt=0, lt=0.5)] = 0.01
+    range_quantile: Annotated[Float, Field(ge=0, lt=0.5)] = 0.005
+
+
 class SpectrumConfig(Section):
     """The fake detector's input and data. `input` patch is what is served: the side x side square at the
     largest Haar box's centre, at the image's own resolution; face is the square of face_scale x the box
@@ -223,6 +273,11 @@ class SpectrumConfig(Section):
     # video_held_out share of each video source's real clips is held out (pipeline.fake.training_set).
     video_frames: Bool = False
     video_held_out: Annotated[Float, Field(gt=0, lt=1)] = 0.25
+    # A random chain of everyday steps on a share of the training rows (null: none, the seed's recipe).
+    augment: AugmentConfig | None = None
+    # The held-out parts under each named step (null: as they are only).
+    robustness: RobustnessConfig | None = None
+    verdict: VerdictConfig = VerdictConfig()
 
     def training_videos(self) -> tuple[str, ...]:
         """The labelled video set whose real clips' frames join the training data (none without video_frames)."""
@@ -236,6 +291,14 @@ class SpectrumConfig(Section):
             # A frame's input is its largest face's (detector_input); images read as `image` or `crop` would
             # put two definitions of the input in one class.
             raise FieldProblem("video_frames", f"needs input patch or face, got input {self.input}")
+        return self
+
+    @model_validator(mode="after")
+    def _processing_needs_a_face_input(self) -> SpectrumConfig:
+        # The steps act on the image before the face's input is cut (pipeline.fake.training_set.processed_region).
+        for name in ("augment", "robustness"):
+            if getattr(self, name) is not None and self.input not in ("patch", "face"):
+                raise FieldProblem(name, f"needs input patch or face, got input {self.input}")
         return self
 
     @model_validator(mode="after")

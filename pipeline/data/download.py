@@ -13,6 +13,7 @@ import shutil
 import sys
 import tarfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from urllib.error import URLError
 from urllib.request import Request, urlopen
@@ -20,9 +21,12 @@ from urllib.request import Request, urlopen
 from tqdm import tqdm
 
 from pipeline.config import Source, SubsetConfig
+from pipeline.data.datasets import mosaic_tiles
 from pipeline.errors import GenrecError
 
 SOURCE_MARKER = ".genrec-source.json"
+# Readers whose files need a step after extraction (by reader name): the mosaic figures' tiles are cut out once.
+PREPARERS: dict[str, Callable[[Path], object]] = {"mosaic_tiles": mosaic_tiles.prepare}
 CHUNK = 1 << 20
 ARCHIVE_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -243,9 +247,16 @@ def _marker(archive: Path, sha256: str, subset: SubsetConfig | None) -> dict:
     return marker
 
 
-def extract(archive: Path, dest: Path, sha256: str, subset: SubsetConfig | None = None) -> Path:
+def extract(
+    archive: Path,
+    dest: Path,
+    sha256: str,
+    subset: SubsetConfig | None = None,
+    prepare: tuple[Callable[[Path], object], str] | None = None,
+) -> Path:
     """Extract `archive` (or a seeded subset of its images) into `dest` atomically: all of it, or nothing and
-    the old `dest` kept."""
+    the old `dest` kept. `prepare`: the reader's step on the extracted files and the folder it runs in (cutting
+    the mosaic tiles), done before the marker is written, so a failed step leaves no half-prepared data set."""
     staging = dest.with_name(f".{dest.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -259,6 +270,9 @@ def extract(archive: Path, dest: Path, sha256: str, subset: SubsetConfig | None 
             _extract_gzip(archive, staging)
         else:
             shutil.copy2(archive, staging / archive.name)
+        if prepare is not None:
+            step, root = prepare
+            step(staging / root)
         (staging / SOURCE_MARKER).write_text(json.dumps(_marker(archive, sha256, subset)))
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError, csv.Error) as error:
         shutil.rmtree(staging, ignore_errors=True)
@@ -297,4 +311,5 @@ def fetch_dataset(
     if is_in_place(dest, source.sha256, subset):
         return dest, False
     archive = locate_archive(source, mirror, downloads, timeout, retries)
-    return extract(archive, dest, source.sha256, subset), True
+    step = PREPARERS.get(source.reader)
+    return extract(archive, dest, source.sha256, subset, None if step is None else (step, source.root)), True

@@ -315,3 +315,33 @@ def test_the_smoke_subset_of_the_mirror_is_a_data_set_of_its_own(tmp_path, mirro
         frame = read_dataset(data_set.reader, folder / data_set.root, name, **data_set.options)
         assert len(frame) == 300 and frame["gender"].notna().all()
         assert all(Path(path).is_file() for path in frame["path"])
+
+
+def test_the_text_to_image_figures_are_cut_into_their_listed_tiles(tmp_path, mirror):
+    """The mirror's SFHQ-T2I mosaics: every face tiles.csv lists is cut out at download, exactly the figure's
+    decoded pixels, and read as one fake row per tile, split by the file it shows (mirror README: 519 rows, 497
+    distinct files; SDXL 312, FLUX1_schnell 147, FLUX1_dev 44, FLUX1_pro 14, DALLE3 2)."""
+    import cv2
+    import numpy as np
+
+    t2i = Source(
+        name="t2i_sfhq",
+        reader="mosaic_tiles",
+        archive="t2i-sfhq/sfhq-t2i-figures.tar.gz",
+        sha256="bebd69afc2f5b83cde4bfcb74ef75d6c565b83ba4ef3c26af6b9ed688c3c2187",
+        root="sfhq-t2i",
+    )
+    folder, changed = fetch_dataset(t2i, tmp_path / "raw", mirror, tmp_path / "dl")
+    tiles = sorted((folder / "sfhq-t2i" / "tiles").glob("*.png"))
+    assert changed and len(tiles) == 519
+    frame = read_dataset("mosaic_tiles", folder / "sfhq-t2i", "t2i_sfhq", exclude_generators=["DALLE3"])
+    assert len(frame) == 517 and set(frame["real_fake"]) == {"fake"} and frame["gender"].isna().all()
+    generators = frame["subset"].value_counts().to_dict()
+    assert generators == {"SDXL": 312, "FLUX1_schnell": 147, "FLUX1_dev": 44, "FLUX1_pro": 14}
+    assert frame["group"].nunique() == 495  # the distinct files, DALL-E 3's two left out
+    first = cv2.imread(str(folder / "sfhq-t2i" / "tiles" / "SDXL_images_with_prompts_r1c1.png"))
+    figure = cv2.imread(str(folder / "sfhq-t2i" / "figures" / "SDXL_images_with_prompts.jpg"))
+    rows = [line.split(",") for line in (folder / "sfhq-t2i" / "tiles.csv").read_text().splitlines()[1:]]
+    x, y, w, h = (int(v) for v in next(r for r in rows if r[0].endswith("/SDXL_images_with_prompts.jpg"))[3:7])
+    assert np.array_equal(first, figure[y : y + h, x : x + w])
+    assert fetch_dataset(t2i, tmp_path / "raw", mirror, tmp_path / "dl") == (folder, False)  # in place: nothing to do

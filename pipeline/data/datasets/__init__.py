@@ -12,12 +12,22 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.config import Source
-from pipeline.data.datasets import celeba, fairface, fakeavceleb, image_folder, imdb_wiki, lfw, utkface, videos
+from pipeline.data.datasets import (
+    celeba,
+    fairface,
+    fakeavceleb,
+    image_folder,
+    imdb_wiki,
+    lfw,
+    mosaic_tiles,
+    utkface,
+    videos,
+)
 from pipeline.data.datasets.schema import COLUMNS, manifest
 
 READERS: dict[str, Callable[..., pd.DataFrame]] = {
     module.__name__.rsplit(".", 1)[-1]: module.read
-    for module in (celeba, fairface, fakeavceleb, image_folder, imdb_wiki, lfw, utkface, videos)
+    for module in (celeba, fairface, fakeavceleb, image_folder, imdb_wiki, lfw, mosaic_tiles, utkface, videos)
 }
 
 
