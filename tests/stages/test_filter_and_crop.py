@@ -140,6 +140,8 @@ def test_extract_spectrum_on_face_crops(staged):
         "max_per_class": None,
         "max_per_source": None,
         "leave_one_out": [],
+        "augment": None,  # processing acts on the image before a face input is cut: none for crops
+        "robustness": None,
     }
     result = run_stage("extract_spectrum", staged, params)
     assert result.returncode == 0, result.stderr
