@@ -57,17 +57,16 @@ def verdict_rules(cfg: Config, data: TaskData, tuned: Tuned, X: np.ndarray) -> t
     sources = data.table.loc[train, "dataset"].to_numpy()
     spectrum = cfg.spectrum
     threshold = threshold_for(oof, sources, data.y[train] == 0, spectrum.verdict.false_alarm_rate)
-    detail = high_frequency(profile_of(X[train], spectrum))
+    profiles = profile_of(X[train], spectrum)
     quantile = spectrum.verdict.range_quantile
     rules = VerdictRules(
         threshold=round(float(threshold), 9),
         false_alarm_rate=spectrum.verdict.false_alarm_rate,
         generators=tuple(sorted(set(sources[data.y[train] == 1]))),
-        min_high_frequency=round(float(np.quantile(detail, quantile)), 9) if quantile else None,
+        min_high_frequency=round(float(np.quantile(high_frequency(profiles), quantile)), 9) if quantile else None,
         side=spectrum.side if spectrum.input == "patch" else None,
     )
-    outside = rules.outside_range(profile_of(X[train], spectrum))
-    cv = fake_by_source(data.table[train], oof, rules.threshold, outside)
+    cv = fake_by_source(data.table[train], oof, rules.threshold, rules.outside_range(profiles))
     return rules, cv
 
 
